@@ -1,0 +1,1 @@
+"""Everything about data getting into and out of the DuckDB warehouse."""

@@ -1,0 +1,80 @@
+"""Opening the warehouse, with errors a person can act on.
+
+DuckDB allows one writing process per file; a second writer fails with "Could not set lock on
+file". That is turned into :class:`WarehouseLockedError` naming the file and what to do.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import duckdb
+
+from warehouse.paths import warehouse_path
+
+SCHEMAS = ("raw", "analytics")
+
+
+class WarehouseError(RuntimeError):
+    """A problem with the warehouse file that the user can fix."""
+
+
+class WarehouseLockedError(WarehouseError):
+    """Another process holds the DuckDB write lock."""
+
+
+class WarehouseMissingError(WarehouseError):
+    """The warehouse file does not exist yet."""
+
+
+def connect(path: str | Path | None = None, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse at ``path`` (default: :func:`warehouse.paths.warehouse_path`).
+
+    Read-only connections never create a file; writable ones create the file, its folder and the
+    ``raw`` and ``analytics`` schemas.
+    """
+    target = Path(path) if path is not None else warehouse_path()
+    if read_only and not target.exists():
+        raise WarehouseMissingError(
+            f"warehouse file {target} does not exist: run `make run` or "
+            "`listening-anomalies run` first, or pass --warehouse"
+        )
+    if not read_only:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        con = duckdb.connect(str(target), read_only=read_only)
+    except duckdb.IOException as error:
+        if "lock" in str(error).lower():
+            raise WarehouseLockedError(
+                f"warehouse file {target} is in use by another process (DuckDB allows one writer): "
+                "wait for the other run to finish or stop it, then try again"
+            ) from None
+        raise WarehouseError(f"cannot open warehouse file {target}: {error}") from None
+    if not read_only:
+        for schema in SCHEMAS:
+            con.execute(f"create schema if not exists {schema}")
+    return con
+
+
+@contextmanager
+def open_warehouse(path: str | Path | None = None, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """:func:`connect` as a context manager that always closes the connection."""
+    con = connect(path, read_only=read_only)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Commit everything inside the block, or nothing."""
+    con.execute("begin transaction")
+    try:
+        yield con
+    except BaseException:
+        con.execute("rollback")
+        raise
+    con.execute("commit")

@@ -1,0 +1,130 @@
+"""Bulk, idempotent writes into the warehouse and the small read/write interface the Python steps use.
+
+Every write of a time window deletes that window and inserts the new rows inside one
+transaction: re-running a window gives the same tables, never duplicates, and a failure leaves
+the warehouse as it was.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+from warehouse.connection import transaction
+from warehouse.contract import DERIVED_EVENT_ID_SQL, RAW_TABLE_DDL, conform_events
+
+
+def ensure_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the ``raw`` tables when they do not exist yet."""
+    for ddl in RAW_TABLE_DDL.values():
+        con.execute(ddl)
+
+
+def _insert_events_sql(relation: str, source_sql: str) -> str:
+    return f"""
+        insert into raw.listening_events
+        select
+            coalesce(event_id, {DERIVED_EVENT_ID_SQL}) as event_id,
+            user_id, played_at, ms_played, track_id, artist_id, track_duration_ms,
+            skipped, platform, country, {source_sql} as source
+        from {relation}
+    """
+
+
+def replace_event_window(
+    con: duckdb.DuckDBPyConnection,
+    events: pa.Table,
+    start: date,
+    end: date,
+    *,
+    source: str,
+    anomaly_labels: pa.Table | None = None,
+    benign_labels: pa.Table | None = None,
+) -> int:
+    """Replace the events of ``source`` played in ``[start, end)`` UTC with ``events``.
+
+    Labels, when given, replace the labels whose ``listen_date`` lies in ``[start, end)``.
+    Returns the number of events written.
+    """
+    ensure_raw_tables(con)
+    incoming = conform_events(events)
+    with transaction(con):
+        con.execute(
+            "delete from raw.listening_events where source = ? and played_at >= ? and played_at < ?",
+            [source, start, end],
+        )
+        con.register("incoming_events", incoming)
+        try:
+            con.execute(_insert_events_sql("incoming_events", "?"), [source])
+        finally:
+            con.unregister("incoming_events")
+        for table, labels in (("raw.anomaly_labels", anomaly_labels), ("raw.benign_labels", benign_labels)):
+            if labels is None:
+                continue
+            con.execute(f"delete from {table} where listen_date >= ? and listen_date < ?", [start, end])
+            con.register("incoming_labels", labels)
+            try:
+                con.execute(f"insert into {table} by name select * from incoming_labels")
+            finally:
+                con.unregister("incoming_labels")
+    return incoming.num_rows
+
+
+def upsert_users(con: duckdb.DuckDBPyConnection, users: pa.Table) -> int:
+    """Insert or update users (``user_id``, ``timezone``). Returns the number of rows given."""
+    ensure_raw_tables(con)
+    con.register("incoming_users", users)
+    try:
+        with transaction(con):
+            con.execute(
+                """
+                insert or replace into raw.users
+                select user_id, coalesce(timezone, 'UTC') from incoming_users
+                """
+            )
+    finally:
+        con.unregister("incoming_users")
+    return users.num_rows
+
+
+def read_frame(con: duckdb.DuckDBPyConnection, sql: str, parameters: list | None = None) -> pd.DataFrame:
+    """Run a query and return its result as a pandas DataFrame."""
+    return con.execute(sql, parameters or []).df()
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, qualified_name: str) -> bool:
+    """Whether ``schema.table`` exists in the warehouse."""
+    schema, name = qualified_name.split(".")
+    found = con.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        [schema, name],
+    ).fetchone()
+    return bool(found and found[0])
+
+
+def replace_date_window(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    frame: pd.DataFrame,
+    start: date,
+    end: date,
+    *,
+    date_column: str = "listen_date",
+) -> int:
+    """Replace the rows of ``table`` whose ``date_column`` lies in ``[start, end)`` with ``frame``.
+
+    The table is created from ``frame``'s columns on first write. Returns rows written.
+    """
+    con.register("incoming_frame", frame)
+    try:
+        with transaction(con):
+            if not table_exists(con, table):
+                con.execute(f"create table {table} as select * from incoming_frame limit 0")
+            con.execute(f"delete from {table} where {date_column} >= ? and {date_column} < ?", [start, end])
+            con.execute(f"insert into {table} by name select * from incoming_frame")
+    finally:
+        con.unregister("incoming_frame")
+    return len(frame)
