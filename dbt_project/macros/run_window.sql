@@ -1,0 +1,39 @@
+{#
+  The window a run processes, derived from the UTC partition window [start_date, end_date).
+
+  A UTC day's plays fall on up to three local days (UTC-12 to UTC+14), so a run recomputes the
+  local days [start_date - 1 day, end_date): the day before the window is completed by the
+  window's first UTC hours, and the last local day is provisional until the next partition
+  arrives. Events are read two days either side so every recomputed local day sees all of its
+  plays. Every bound is half-open.
+#}
+
+{% macro window_date(name) -%}
+    cast('{{ var(name) }}' as date)
+{%- endmacro %}
+
+{% macro listen_window_start() -%}
+    cast({{ dbt.dateadd('day', -1, window_date('start_date')) }} as date)
+{%- endmacro %}
+
+{% macro listen_window_end() -%}
+    {{ window_date('end_date') }}
+{%- endmacro %}
+
+{% macro event_read_start() -%}
+    {{ dbt.dateadd('day', -2, window_date('start_date')) }}
+{%- endmacro %}
+
+{% macro event_read_end() -%}
+    {{ dbt.dateadd('day', 1, window_date('end_date')) }}
+{%- endmacro %}
+
+{# Local days whose baseline history the window needs: the baseline window before its first day. #}
+{% macro history_window_start() -%}
+    cast({{ dbt.dateadd('day', -(var('baseline_window_days') | int), listen_window_start()) }} as date)
+{%- endmacro %}
+
+{# Rows of a model keyed by listen_date that the run recomputes. #}
+{% macro in_listen_window(column='listen_date') -%}
+    {{ column }} >= {{ listen_window_start() }} and {{ column }} < {{ listen_window_end() }}
+{%- endmacro %}

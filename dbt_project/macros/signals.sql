@@ -1,0 +1,65 @@
+{#
+  The deviation signals the rules read, grouped into independent families. Correlated signals
+  share a family, and a family counts once however many of its signals deviate.
+
+  metric          a user_day_features column with a point-in-time baseline
+  family          volume | continuity | timing | content | engagement | context
+  direction       up, down or both: which way is suspicious
+  scale_floor     the smallest robust spread used, so a user with a near-constant metric is
+                  not flagged for a trivial change
+  min_change_var  the dbt var holding the smallest raw change that counts
+  unit            how the reason prints the value: minutes, hours, count, percent, seconds, ratio
+  label           the reason's wording; {value} and {usual} are filled in
+#}
+{% macro deviation_signals() %}
+    {{ return([
+        {'metric': 'minutes_played', 'family': 'volume', 'direction': 'both', 'scale_floor': 15, 'min_change_var': 'min_minutes_change', 'unit': 'count', 'label': '{value} min vs usual {usual}'},
+        {'metric': 'play_count', 'family': 'volume', 'direction': 'both', 'scale_floor': 5, 'min_change_var': 'min_play_count_change', 'unit': 'count', 'label': '{value} plays vs usual {usual}'},
+        {'metric': 'longest_session_minutes', 'family': 'continuity', 'direction': 'up', 'scale_floor': 15, 'min_change_var': 'min_session_minutes_change', 'unit': 'hours', 'label': 'longest continuous listening {value} h vs usual {usual} h'},
+        {'metric': 'active_hours', 'family': 'continuity', 'direction': 'up', 'scale_floor': 1, 'min_change_var': 'min_active_hours_change', 'unit': 'count', 'label': 'active in {value} hours of the day vs usual {usual}'},
+        {'metric': 'night_share', 'family': 'timing', 'direction': 'up', 'scale_floor': 0.05, 'min_change_var': 'min_share_change', 'unit': 'percent', 'label': '{value}% of plays at night vs usual {usual}%'},
+        {'metric': 'unusual_hour_share', 'family': 'timing', 'direction': 'up', 'scale_floor': 0.05, 'min_change_var': 'min_share_change', 'unit': 'percent', 'label': '{value}% of plays at hours unused in the baseline window vs usual {usual}%'},
+        {'metric': 'top_track_share', 'family': 'content', 'direction': 'up', 'scale_floor': 0.05, 'min_change_var': 'min_share_change', 'unit': 'percent', 'label': 'one track is {value}% of plays vs usual {usual}%'},
+        {'metric': 'new_artist_share', 'family': 'content', 'direction': 'up', 'scale_floor': 0.05, 'min_change_var': 'min_share_change', 'unit': 'percent', 'label': '{value}% of plays from artists never played before vs usual {usual}%'},
+        {'metric': 'new_track_share', 'family': 'content', 'direction': 'up', 'scale_floor': 0.05, 'min_change_var': 'min_share_change', 'unit': 'percent', 'label': '{value}% of plays of tracks never played before vs usual {usual}%'},
+        {'metric': 'short_play_share', 'family': 'engagement', 'direction': 'up', 'scale_floor': 0.05, 'min_change_var': 'min_share_change', 'unit': 'percent', 'label': '{value}% plays under ' ~ var('short_play_seconds') ~ ' s vs usual {usual}%'},
+        {'metric': 'skip_rate', 'family': 'engagement', 'direction': 'up', 'scale_floor': 0.05, 'min_change_var': 'min_share_change', 'unit': 'percent', 'label': '{value}% of plays skipped vs usual {usual}%'},
+        {'metric': 'median_play_seconds', 'family': 'engagement', 'direction': 'down', 'scale_floor': 10, 'min_change_var': 'min_play_seconds_change', 'unit': 'count', 'label': 'median play {value} s vs usual {usual} s'},
+        {'metric': 'distinct_play_length_share', 'family': 'engagement', 'direction': 'down', 'scale_floor': 0.05, 'min_change_var': 'min_regularity_change', 'unit': 'percent', 'label': 'only {value}% distinct play lengths vs usual {usual}%'},
+        {'metric': 'inter_play_gap_cv', 'family': 'engagement', 'direction': 'down', 'scale_floor': 0.1, 'min_change_var': 'min_regularity_change', 'unit': 'ratio', 'label': 'machine-regular gaps between plays (variation {value} vs usual {usual})'},
+        {'metric': 'overlapping_play_share', 'family': 'context', 'direction': 'up', 'scale_floor': 0.02, 'min_change_var': 'min_overlap_share_change', 'unit': 'percent', 'label': '{value}% of plays overlap another play vs usual {usual}%'},
+    ]) }}
+{% endmacro %}
+
+{% macro signal_families() %}
+    {{ return(['volume', 'continuity', 'timing', 'content', 'engagement', 'context']) }}
+{% endmacro %}
+
+{# A number as reason text, in the signal's unit. #}
+{% macro format_for_reason(expression, unit) -%}
+    {%- if unit == 'percent' -%}
+        cast(cast(round(100 * {{ expression }}, 0) as bigint) as varchar)
+    {%- elif unit == 'hours' -%}
+        cast(round({{ expression }} / 60.0, 1) as varchar)
+    {%- elif unit == 'ratio' -%}
+        cast(round({{ expression }}, 2) as varchar)
+    {%- else -%}
+        cast(cast(round({{ expression }}, 0) as bigint) as varchar)
+    {%- endif -%}
+{%- endmacro %}
+
+{# The reason sentence fragment of one signal, as a SQL string expression. #}
+{% macro signal_reason_sql(signal) -%}
+    {%- set parts = signal.label.replace('{value}', '\x00value\x00').replace('{usual}', '\x00usual\x00').split('\x00') -%}
+    {%- set pieces = [] -%}
+    {%- for part in parts if part != '' -%}
+        {%- if part == 'value' -%}
+            {%- do pieces.append(format_for_reason(signal.metric, signal.unit)) -%}
+        {%- elif part == 'usual' -%}
+            {%- do pieces.append(format_for_reason('usual_' ~ signal.metric, signal.unit)) -%}
+        {%- else -%}
+            {%- do pieces.append("'" ~ part.replace("'", "''") ~ "'") -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {{ pieces | join(' || ') }}
+{%- endmacro %}

@@ -1,0 +1,36 @@
+{{
+    config(
+        unique_key='listen_date',
+    )
+}}
+
+{#
+  Plays per user, local day and local hour: the user's daily rhythm, kept small so baselines
+  can look back over the trailing window without rereading events.
+  Grain: one row per user, listen_date and local_hour with at least one play.
+#}
+
+with
+
+window_events as (
+
+    select * from {{ ref('stg_listening__events') }}
+    where played_at >= {{ event_read_start() }}
+        and played_at < {{ event_read_end() }}
+        and {{ in_listen_window() }}
+
+),
+
+final as (
+
+    select
+        user_id,
+        listen_date,
+        local_hour,
+        count(*) as play_count
+    from window_events
+    group by user_id, listen_date, local_hour
+
+)
+
+select * from final

@@ -1,0 +1,66 @@
+{{
+    config(
+        unique_key=['user_id', 'entity_type', 'entity_id'],
+    )
+}}
+
+{#
+  The first local day each user played each track, artist, country and platform.
+  Grain: one row per user, entity type and entity.
+
+  "New to the user" then means first_listen_date = the day, with no look-ahead. A run only
+  writes entities whose first day falls in its window and is earlier than what is stored, so
+  re-running a window changes nothing and a late backfill moves a first day earlier.
+#}
+
+with
+
+window_events as (
+
+    select * from {{ ref('stg_listening__events') }}
+    where played_at >= {{ event_read_start() }}
+        and played_at < {{ event_read_end() }}
+        and {{ in_listen_window() }}
+
+),
+
+entities as (
+
+    select user_id, 'track' as entity_type, track_id as entity_id, listen_date from window_events
+    union all
+    select user_id, 'artist' as entity_type, artist_id as entity_id, listen_date from window_events
+    union all
+    select user_id, 'country' as entity_type, country as entity_id, listen_date from window_events
+    union all
+    select user_id, 'platform' as entity_type, platform as entity_id, listen_date from window_events
+
+),
+
+first_seen_in_window as (
+
+    select
+        user_id,
+        entity_type,
+        entity_id,
+        min(listen_date) as first_listen_date
+    from entities
+    group by user_id, entity_type, entity_id
+
+),
+
+final as (
+
+    select first_seen_in_window.*
+    from first_seen_in_window
+    {% if is_incremental() %}
+    left join {{ this }} as stored
+        on first_seen_in_window.user_id = stored.user_id
+        and first_seen_in_window.entity_type = stored.entity_type
+        and first_seen_in_window.entity_id = stored.entity_id
+    where stored.first_listen_date is null
+        or stored.first_listen_date > first_seen_in_window.first_listen_date
+    {% endif %}
+
+)
+
+select * from final

@@ -1,0 +1,290 @@
+{{
+    config(
+        unique_key='listen_date',
+    )
+}}
+
+{#
+  What each user did on each local day. Grain: one row per user_id and listen_date with at
+  least one play.
+#}
+
+with
+
+window_events as (
+
+    select * from {{ ref('stg_listening__events') }}
+    where played_at >= {{ event_read_start() }}
+        and played_at < {{ event_read_end() }}
+        and {{ in_listen_window() }}
+
+),
+
+first_seen as (
+
+    select * from {{ ref('int_user_entities_first_seen') }}
+    where {{ in_listen_window('first_listen_date') }}
+
+),
+
+events_with_novelty as (
+
+    select
+        window_events.*,
+        case when new_tracks.entity_id is not null then 1 else 0 end as is_new_track,
+        case when new_artists.entity_id is not null then 1 else 0 end as is_new_artist
+    from window_events
+    left join first_seen as new_tracks
+        on window_events.user_id = new_tracks.user_id
+        and new_tracks.entity_type = 'track'
+        and window_events.track_id = new_tracks.entity_id
+        and window_events.listen_date = new_tracks.first_listen_date
+    left join first_seen as new_artists
+        on window_events.user_id = new_artists.user_id
+        and new_artists.entity_type = 'artist'
+        and window_events.artist_id = new_artists.entity_id
+        and window_events.listen_date = new_artists.first_listen_date
+
+),
+
+sequenced as (
+
+    select
+        *,
+        started_epoch_seconds - lag(started_epoch_seconds) over (
+            partition by user_id, listen_date order by started_epoch_seconds, event_id
+        ) as seconds_since_previous_start,
+        max(ended_epoch_seconds) over (
+            partition by user_id, listen_date order by started_epoch_seconds, event_id
+            rows between unbounded preceding and 1 preceding
+        ) as previous_plays_end_epoch_seconds
+    from events_with_novelty
+
+),
+
+-- A play still running when the next one starts (beyond a second of rounding) means two
+-- streams at once.
+flagged as (
+
+    select
+        *,
+        case
+            when previous_plays_end_epoch_seconds is null then 1
+            when started_epoch_seconds - previous_plays_end_epoch_seconds > {{ var('session_gap_minutes') }} * 60 then 1
+            else 0
+        end as is_session_start,
+        case
+            when previous_plays_end_epoch_seconds > started_epoch_seconds + 1 then 1
+            else 0
+        end as is_overlapping
+    from sequenced
+
+),
+
+sessionised as (
+
+    select
+        *,
+        sum(is_session_start) over (
+            partition by user_id, listen_date order by started_epoch_seconds, event_id
+            rows between unbounded preceding and current row
+        ) as session_number
+    from flagged
+
+),
+
+sessions as (
+
+    select
+        user_id,
+        listen_date,
+        session_number,
+        (max(ended_epoch_seconds) - min(started_epoch_seconds)) / 60.0 as session_minutes
+    from sessionised
+    group by user_id, listen_date, session_number
+
+),
+
+longest_sessions as (
+
+    select
+        user_id,
+        listen_date,
+        max(session_minutes) as longest_session_minutes
+    from sessions
+    group by user_id, listen_date
+
+),
+
+track_plays as (
+
+    select user_id, listen_date, track_id, count(*) as play_count
+    from window_events
+    group by user_id, listen_date, track_id
+
+),
+
+artist_plays as (
+
+    select user_id, listen_date, artist_id, count(*) as play_count
+    from window_events
+    group by user_id, listen_date, artist_id
+
+),
+
+top_track as (
+
+    select user_id, listen_date, max(play_count) as top_track_plays
+    from track_plays
+    group by user_id, listen_date
+
+),
+
+top_artist as (
+
+    select user_id, listen_date, max(play_count) as top_artist_plays
+    from artist_plays
+    group by user_id, listen_date
+
+),
+
+day_hours as (
+
+    select user_id, listen_date, local_hour, count(*) as play_count
+    from window_events
+    group by user_id, listen_date, local_hour
+
+),
+
+hour_history as (
+
+    select * from {{ ref('int_user_day_hours') }}
+    where listen_date >= {{ history_window_start() }}
+        and listen_date < {{ listen_window_end() }}
+
+),
+
+-- An hour is unusual for the user when they played nothing in it during the baseline window.
+day_hours_with_history as (
+
+    select
+        day_hours.user_id,
+        day_hours.listen_date,
+        day_hours.local_hour,
+        day_hours.play_count,
+        count(hour_history.listen_date) as history_days_with_plays
+    from day_hours
+    left join hour_history
+        on day_hours.user_id = hour_history.user_id
+        and day_hours.local_hour = hour_history.local_hour
+        and hour_history.listen_date < day_hours.listen_date
+        and hour_history.listen_date >= {{ dbt.dateadd('day', -(var('baseline_window_days') | int), 'day_hours.listen_date') }}
+    group by day_hours.user_id, day_hours.listen_date, day_hours.local_hour, day_hours.play_count
+
+),
+
+unusual_hours as (
+
+    select
+        user_id,
+        listen_date,
+        sum(case when history_days_with_plays = 0 then play_count else 0 end) * 1.0
+            / sum(play_count) as unusual_hour_share
+    from day_hours_with_history
+    group by user_id, listen_date
+
+),
+
+new_context as (
+
+    select
+        user_id,
+        first_listen_date as listen_date,
+        sum(case when entity_type = 'country' then 1 else 0 end) as new_country_count,
+        sum(case when entity_type = 'platform' then 1 else 0 end) as new_platform_count
+    from first_seen
+    where entity_type in ('country', 'platform')
+    group by user_id, first_listen_date
+
+),
+
+daily as (
+
+    select
+        user_id,
+        listen_date,
+        max(timezone) as timezone,
+        count(*) as play_count,
+        sum(ms_played) / 60000.0 as minutes_played,
+        count(distinct track_id) as distinct_tracks,
+        count(distinct artist_id) as distinct_artists,
+        avg(case when is_skipped then 1.0 else 0.0 end) as skip_rate,
+        avg(case when play_seconds < {{ var('short_play_seconds') }} then 1.0 else 0.0 end) as short_play_share,
+        {{ quantile('play_seconds', 0.5) }} as median_play_seconds,
+        avg(
+            case
+                when local_hour >= {{ var('night_start_hour') }} and local_hour < {{ var('night_end_hour') }} then 1.0
+                else 0.0
+            end
+        ) as night_share,
+        count(distinct local_hour) as active_hours,
+        avg(is_new_track * 1.0) as new_track_share,
+        avg(is_new_artist * 1.0) as new_artist_share,
+        count(distinct country) as country_count,
+        count(distinct platform) as platform_count,
+        stddev_samp(seconds_since_previous_start) / nullif(avg(seconds_since_previous_start), 0) as inter_play_gap_cv,
+        count(distinct cast(floor(play_seconds) as bigint)) * 1.0 / count(*) as distinct_play_length_share,
+        avg(is_overlapping * 1.0) as overlapping_play_share
+    from sessionised
+    group by user_id, listen_date
+
+),
+
+final as (
+
+    select
+        daily.user_id,
+        daily.listen_date,
+        daily.timezone,
+        daily.play_count,
+        daily.minutes_played,
+        daily.distinct_tracks,
+        daily.distinct_artists,
+        daily.skip_rate,
+        daily.short_play_share,
+        daily.median_play_seconds,
+        daily.night_share,
+        daily.active_hours,
+        longest_sessions.longest_session_minutes,
+        top_track.top_track_plays * 1.0 / daily.play_count as top_track_share,
+        top_artist.top_artist_plays * 1.0 / daily.play_count as top_artist_share,
+        daily.new_track_share,
+        daily.new_artist_share,
+        coalesce(new_context.new_country_count, 0) as new_country_count,
+        coalesce(new_context.new_platform_count, 0) as new_platform_count,
+        daily.country_count,
+        daily.platform_count,
+        daily.inter_play_gap_cv,
+        daily.distinct_play_length_share,
+        daily.overlapping_play_share,
+        unusual_hours.unusual_hour_share
+    from daily
+    inner join longest_sessions
+        on daily.user_id = longest_sessions.user_id
+        and daily.listen_date = longest_sessions.listen_date
+    inner join top_track
+        on daily.user_id = top_track.user_id
+        and daily.listen_date = top_track.listen_date
+    inner join top_artist
+        on daily.user_id = top_artist.user_id
+        and daily.listen_date = top_artist.listen_date
+    inner join unusual_hours
+        on daily.user_id = unusual_hours.user_id
+        and daily.listen_date = unusual_hours.listen_date
+    left join new_context
+        on daily.user_id = new_context.user_id
+        and daily.listen_date = new_context.listen_date
+
+)
+
+select * from final

@@ -1,0 +1,205 @@
+{{
+    config(
+        unique_key='listen_date',
+    )
+}}
+
+{#
+  Rule verdicts: per-signal deviations from the user's own baseline, grouped into independent
+  families; a day is flagged when at least min_deviating_families families deviate.
+  Grain: one row per user_id and listen_date of user_day_features.
+
+  Deviations are robust z-scores, (value - usual) / max(spread, floor), minus that day's median
+  z-score over all users with a baseline: when everyone changes together (a holiday, a big
+  release) that is the population's day, not an individual anomaly.
+#}
+
+{%- set signals = deviation_signals() %}
+{%- set families = signal_families() %}
+{%- set z_threshold = var('deviation_z_threshold') %}
+{%- set has_rule_baseline = 'baseline_days >= ' ~ var('min_baseline_days') %}
+
+with
+
+features as (
+
+    select * from {{ ref('user_day_features') }}
+    where {{ in_listen_window() }}
+
+),
+
+baselines as (
+
+    select * from {{ ref('user_day_baselines') }}
+    where {{ in_listen_window() }}
+
+),
+
+raw_deviations as (
+
+    select
+        features.*,
+        baselines.baseline_days,
+        {%- for signal in signals %}
+        baselines.usual_{{ signal.metric }},
+        case
+            when baselines.baseline_days >= {{ var('min_days_for_deviation') }}
+                then (features.{{ signal.metric }} - baselines.usual_{{ signal.metric }})
+                    / greatest(coalesce(baselines.spread_{{ signal.metric }}, 0), {{ signal.scale_floor }})
+        end as raw_z_{{ signal.metric }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from features
+    inner join baselines
+        on features.user_id = baselines.user_id
+        and features.listen_date = baselines.listen_date
+
+),
+
+-- With too few users on a day (one person's own export, say) their median is that person's own
+-- deviation: the population effect is then taken as zero.
+population_day_effects as (
+
+    select
+        listen_date,
+        {%- for signal in signals %}
+        case
+            when count(raw_z_{{ signal.metric }}) >= {{ var('min_users_for_day_effect') }}
+                then {{ quantile('raw_z_' ~ signal.metric, 0.5) }}
+            else 0
+        end as day_effect_{{ signal.metric }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from raw_deviations
+    group by listen_date
+
+),
+
+deviations as (
+
+    select
+        raw_deviations.*,
+        {%- for signal in signals %}
+        raw_deviations.raw_z_{{ signal.metric }} - population_day_effects.day_effect_{{ signal.metric }} as {{ signal.metric }}_z{{ ',' if not loop.last }}
+        {%- endfor %}
+    from raw_deviations
+    inner join population_day_effects
+        on raw_deviations.listen_date = population_day_effects.listen_date
+
+),
+
+signals as (
+
+    select
+        *,
+        {%- for signal in signals %}
+        {%- set change = signal.metric ~ ' - usual_' ~ signal.metric %}
+        {%- set min_change = var(signal.min_change_var) %}
+        coalesce(
+            {%- if signal.direction == 'up' %}
+            {{ signal.metric }}_z >= {{ z_threshold }} and {{ change }} >= {{ min_change }}
+            {%- elif signal.direction == 'down' %}
+            {{ signal.metric }}_z <= -{{ z_threshold }} and {{ change }} <= -{{ min_change }}
+            {%- else %}
+            abs({{ signal.metric }}_z) >= {{ z_threshold }} and abs({{ change }}) >= {{ min_change }}
+            {%- endif %}
+            and {{ has_rule_baseline }},
+            false
+        ) as is_{{ signal.metric }}_deviation,
+        {%- endfor %}
+        {{ has_rule_baseline }}
+            and (
+                new_country_count >= {{ var('min_new_countries') }}
+                or (new_country_count >= 1 and new_platform_count >= 1)
+            ) as is_new_context_deviation
+    from deviations
+
+),
+
+families as (
+
+    select
+        *,
+        {%- for family in families %}
+        (
+            {%- for signal in signals if signal.family == family %}
+            is_{{ signal.metric }}_deviation or
+            {%- endfor %}
+            {{ 'is_new_context_deviation' if family == 'context' else 'false' }}
+        ) as is_{{ family }}_signal{{ ',' if not loop.last }}
+        {%- endfor %}
+    from signals
+
+),
+
+counted as (
+
+    select
+        *,
+        {%- for family in families %}
+        case when is_{{ family }}_signal then 1 else 0 end{{ ' +' if not loop.last }}
+        {%- endfor %}
+        as rule_signal_count
+    from families
+
+),
+
+final as (
+
+    select
+        user_id,
+        listen_date,
+        timezone,
+        baseline_days,
+        not ({{ has_rule_baseline }}) as is_cold_start,
+        play_count,
+        minutes_played,
+        distinct_tracks,
+        distinct_artists,
+        skip_rate,
+        short_play_share,
+        median_play_seconds,
+        night_share,
+        active_hours,
+        longest_session_minutes,
+        top_track_share,
+        top_artist_share,
+        new_track_share,
+        new_artist_share,
+        new_country_count,
+        new_platform_count,
+        country_count,
+        platform_count,
+        inter_play_gap_cv,
+        distinct_play_length_share,
+        overlapping_play_share,
+        unusual_hour_share,
+        {%- for signal in signals %}
+        usual_{{ signal.metric }},
+        {{ signal.metric }}_z,
+        {%- endfor %}
+        {%- for family in families %}
+        is_{{ family }}_signal,
+        {%- endfor %}
+        rule_signal_count,
+        concat_ws(
+            ',',
+            {%- for family in families %}
+            case when is_{{ family }}_signal then '{{ family }}' end{{ ',' if not loop.last }}
+            {%- endfor %}
+        ) as rule_signals,
+        rule_signal_count >= {{ var('min_deviating_families') }} as rule_flag,
+        concat_ws(
+            '; ',
+            {%- for signal in signals %}
+            case when is_{{ signal.metric }}_deviation then {{ signal_reason_sql(signal) }} end,
+            {%- endfor %}
+            case
+                when is_new_context_deviation
+                    then cast(new_country_count as varchar) || ' new countries and '
+                        || cast(new_platform_count as varchar) || ' new platforms'
+            end
+        ) as rule_reasons
+    from counted
+
+)
+
+select * from final
