@@ -1,0 +1,360 @@
+"""``load_files``: read and validate everything, then write it in one transaction."""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+import zoneinfo
+from datetime import datetime, timezone as dt_timezone
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from warehouse.connection import transaction
+from warehouse.contract import DEFAULT_TIMEZONE, DERIVED_EVENT_ID_SQL
+from warehouse.loaders import sources
+from warehouse.loaders.errors import LoadError
+from warehouse.loaders.options import LoadOptions, LoadReport
+from warehouse.loaders.staging import (
+    STAGED_EVENTS,
+    STAGED_USERS,
+    USERS_EXPECTED,
+    create_staging,
+    drop_staging,
+    stage_canonical,
+    stage_spotify,
+    stage_users,
+)
+from warehouse.loaders.tables import ensure_loader_tables
+from warehouse.store import table_exists
+
+MAX_MS_PLAYED = 24 * 60 * 60 * 1000
+NON_MUSIC_PREFIX = "not a music play"
+_TEMP_TABLES = [STAGED_EVENTS, STAGED_USERS, "_ld_zones", "_ld_user_checked", "_ld_bad_zones", "_ld_checked"]
+
+
+def valid_timezones(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """IANA names both Python's zoneinfo and DuckDB (ICU) know: what the models can convert with."""
+    duck = {row[0] for row in con.execute("select name from pg_timezone_names()").fetchall()}
+    return (zoneinfo.available_timezones() & duck) | {"UTC"}
+
+
+def _timestamp_sql(text: str) -> str:
+    """Parse ISO text (with or without 'Z'/offset; offsets converted to UTC) or epoch ms/s digits."""
+    t = f"trim({text})"
+    return f"""(case
+        when {t} is null or {t} = '' then null
+        when regexp_full_match({t}, '\\d{{12,15}}') then epoch_ms(try_cast({t} as bigint))
+        when regexp_full_match({t}, '\\d{{1,11}}') then to_timestamp(try_cast({t} as bigint))::timestamp
+        when regexp_full_match({t}, '.*\\d[T ]\\d{{1,2}}:\\d{{2}}(:\\d{{2}}(\\.\\d+)?)?\\s*([Zz]|[+-]\\d{{2}}(:?\\d{{2}})?)')
+            then timezone('UTC', try_cast({t} as timestamptz))
+        else try_cast({t} as timestamp)
+    end)"""
+
+
+def _users_kind(path: Path, source: str) -> str:
+    sniffed = sources._sniff_bytes(path)
+    if sniffed == "empty":
+        raise LoadError(f"{source}: the file is empty; expected {USERS_EXPECTED}")
+    if sniffed == "parquet":
+        return "parquet"
+    if sniffed == "json":
+        return "json"
+    if sniffed == "text":
+        return "csv"
+    raise LoadError(f"{source}: not a CSV or Parquet file; expected {USERS_EXPECTED}")
+
+
+def _validate_users(con: duckdb.DuckDBPyConnection, zones: set[str], salt: str | None) -> None:
+    con.execute("create or replace temp table _ld_zones (name varchar)")
+    con.register("_ld_zone_list", pa.table({"name": sorted(zones)}))
+    try:
+        con.execute("insert into _ld_zones select name from _ld_zone_list")
+    finally:
+        con.unregister("_ld_zone_list")
+    con.execute(
+        f"""
+        create or replace temp table _ld_user_checked as
+        with typed as (
+            select source_file, "row_number", original_row,
+                   nullif(trim(user_id), '') as raw_user,
+                   coalesce(nullif(trim(timezone), ''), '{DEFAULT_TIMEZONE}') as timezone
+            from {STAGED_USERS}
+        ),
+        checked as (
+            select t.*,
+                case
+                    when raw_user is null then 'missing user'
+                    when timezone not in (select name from _ld_zones)
+                        then 'unknown time zone ''' || timezone || ''''
+                end as zone_reason
+            from typed t
+        ),
+        ranked as (
+            select *,
+                first_value(case when zone_reason is null then timezone end ignore nulls) over (
+                    partition by raw_user order by source_file, "row_number"
+                    rows between unbounded preceding and unbounded following
+                ) as kept_zone,
+                row_number() over (
+                    partition by raw_user, zone_reason is null order by source_file, "row_number"
+                ) as valid_rank
+            from checked
+        )
+        select source_file, "row_number", original_row, raw_user, timezone,
+            {sources.pseudonym_sql('raw_user', salt)} as user_id,
+            case
+                when zone_reason is not null then zone_reason
+                when timezone <> kept_zone then 'conflicting time zone for user (kept ''' || kept_zone || ''')'
+            end as reason,
+            zone_reason is null and valid_rank = 1 as is_kept
+        from ranked
+        """
+    )
+    con.execute(
+        """
+        create or replace temp table _ld_bad_zones as
+        select raw_user as user_id, min(timezone) as bad_zone
+        from _ld_user_checked
+        where raw_user is not null and reason like 'unknown time zone%'
+          and raw_user not in (select raw_user from _ld_user_checked where is_kept)
+        group by raw_user
+        """
+    )
+
+
+def _validate_events(con: duckdb.DuckDBPyConnection, salt: str | None, now: datetime) -> None:
+    warehouse_has_events = table_exists(con, "raw.listening_events")
+    existing = (
+        "(select distinct event_id from raw.listening_events where event_id in (select event_id from ided))"
+        if warehouse_has_events
+        else "(select null::varchar as event_id where false)"
+    )
+    con.execute(
+        f"""
+        create or replace temp table _ld_checked as
+        with typed as (
+            select s.source_file, s."row_number", s.original_row, s.pre_reason, s.ts_is_end,
+                nullif(trim(s.user_id), '') as raw_user,
+                coalesce(
+                    nullif(trim(s.track_id), ''),
+                    case when nullif(trim(s.track_name), '') is not null then
+                        'trk_' || substr(md5(coalesce(trim(s.artist_name), '') || chr(31) || trim(s.track_name)), 1, 20)
+                    end
+                ) as track_id,
+                coalesce(
+                    nullif(trim(s.artist_id), ''),
+                    case when nullif(trim(s.artist_name), '') is not null then
+                        'art_' || substr(md5(trim(s.artist_name)), 1, 20)
+                    end
+                ) as artist_id,
+                {_timestamp_sql('s.ts_text')} as ts,
+                try_cast(trim(s.ms_text) as double) as ms_d,
+                try_cast(round(try_cast(trim(s.track_duration_text) as double)) as bigint) as track_duration_ms,
+                case
+                    when lower(trim(s.skipped_text)) in ('true', 't', '1', 'yes', 'y', '1.0') then true
+                    when lower(trim(s.skipped_text)) in ('false', 'f', '0', 'no', 'n', '0.0') then false
+                end as skipped,
+                nullif(trim(s.platform), '') as platform,
+                nullif(trim(s.country), '') as country,
+                nullif(trim(s.event_id), '') as given_event_id
+            from {STAGED_EVENTS} s
+        ),
+        measured as (
+            select t.*, bz.bad_zone,
+                case when isfinite(ms_d) and ms_d >= 0 and ms_d <= {MAX_MS_PLAYED}
+                     then cast(round(ms_d) as bigint) end as ms_played
+            from typed t left join _ld_bad_zones bz on bz.user_id = t.raw_user
+        ),
+        placed as (
+            select *,
+                case when ts_is_end then ts - to_milliseconds(ms_played) else ts end as played_at
+            from measured
+        ),
+        reasoned as (
+            select *,
+                case
+                    when pre_reason is not null then pre_reason
+                    when raw_user is null then 'missing user'
+                    when track_id is null then 'missing track'
+                    when bad_zone is not null then 'unknown time zone ''' || bad_zone || ''''
+                    when ts is null then 'unparsable timestamp'
+                    when ms_d is null or not isfinite(ms_d) then 'unparsable ms_played'
+                    when ms_d < 0 then 'negative ms_played'
+                    when ms_d > {MAX_MS_PLAYED} then 'ms_played over 24 h'
+                    when played_at < timestamp '2000-01-01' then 'timestamp before 2000'
+                    when played_at > ?::timestamp + interval 1 day then 'timestamp more than a day in the future'
+                end as reason,
+                {sources.pseudonym_sql('raw_user', salt)} as user_id
+            from placed
+        ),
+        ided as (
+            select *,
+                case when reason is null then coalesce(given_event_id, {DERIVED_EVENT_ID_SQL}) end as event_id
+            from reasoned
+        )
+        select ided.*,
+            case
+                when reason is not null then 'quarantined'
+                when row_number() over (partition by ided.event_id order by source_file, "row_number") > 1 then 'duplicate'
+                when ex.event_id is not null then 'duplicate'
+                else 'loaded'
+            end as status
+        from ided left join {existing} ex on ex.event_id = ided.event_id
+        """,
+        [now],
+    )
+
+
+def _option_zone(con: duckdb.DuckDBPyConnection, options: LoadOptions, zones: set[str]) -> str:
+    if options.timezone is None:
+        return DEFAULT_TIMEZONE
+    if options.timezone not in zones:
+        raise LoadError(
+            f"timezone option {options.timezone!r} is not a known IANA time zone name "
+            "(examples: Europe/Berlin, America/New_York, UTC)"
+        )
+    return options.timezone
+
+
+def load_files(
+    con: duckdb.DuckDBPyConnection,
+    events_path: str | Path,
+    users_path: str | Path | None = None,
+    options: LoadOptions = LoadOptions(),
+) -> LoadReport:
+    """Load listening history files into ``raw.listening_events`` (see docs/loading.md).
+
+    Everything is read and validated first; then users, new events, quarantined rows and one
+    audit row are written in one transaction. A file that cannot be used raises
+    :class:`LoadError` and leaves the warehouse as it was.
+    """
+    zones = valid_timezones(con)
+    assumed_zone = _option_zone(con, options, zones)
+    salt = options.pseudonymize_salt
+    report = LoadReport(load_id=uuid.uuid4().hex)
+    now = datetime.now(dt_timezone.utc).replace(tzinfo=None)
+    with tempfile.TemporaryDirectory(prefix="listening-load-") as tmp:
+        try:
+            files, ignored = sources.discover(events_path, Path(tmp), user_id=options.user_id, salt=salt)
+            create_staging(con)
+            for file in files:
+                if file.kind in sources.SPOTIFY_KINDS:
+                    stage_spotify(con, file)
+                else:
+                    stage_canonical(con, file, user_id=options.user_id, salt=salt)
+                file.records = None
+            report.files_read = [file.source for file in files]
+            report.files_ignored = ignored
+            if users_path is not None:
+                users_target = Path(users_path)
+                if not users_target.is_file():
+                    raise LoadError(f"{users_path}: no such file; expected {USERS_EXPECTED}")
+                users_source = users_target.name
+                stage_users(con, _users_kind(users_target, users_source), users_target, users_source, salt)
+            _validate_users(con, zones, salt)
+            _validate_events(con, salt, now)
+            _fill_report(con, report, assumed_zone)
+            _write(con, report, assumed_zone)
+        finally:
+            drop_staging(con, _TEMP_TABLES)
+    return report
+
+
+def _fill_report(con: duckdb.DuckDBPyConnection, report: LoadReport, assumed_zone: str) -> None:
+    for status, reason, count in con.execute(
+        "select status, reason, count(*) from _ld_checked group by all"
+    ).fetchall():
+        report.rows_read += count
+        if status == "loaded":
+            report.rows_loaded += count
+        elif status == "duplicate":
+            report.rows_duplicate += count
+        else:
+            report.rows_quarantined += count
+            report.quarantined_by_reason[reason] = report.quarantined_by_reason.get(reason, 0) + count
+            if reason.startswith(NON_MUSIC_PREFIX):
+                report.rows_non_music += count
+    report.first_played_at, report.last_played_at = con.execute(
+        "select min(played_at), max(played_at) from _ld_checked where status = 'loaded'"
+    ).fetchone()
+    report.user_rows_read, report.user_rows_quarantined = con.execute(
+        "select count(*), count(reason) from _ld_user_checked"
+    ).fetchone()
+    known = "select user_id from _ld_user_checked where is_kept"
+    if table_exists(con, "raw.users"):
+        known += " union all select user_id from raw.users"
+    rows = con.execute(
+        f"""
+        select distinct user_id from _ld_checked
+        where status <> 'quarantined' and user_id not in ({known})
+        order by 1
+        """
+    ).fetchall()
+    report.assumed_timezones = {user: assumed_zone for (user,) in rows}
+
+
+def _write(con: duckdb.DuckDBPyConnection, report: LoadReport, assumed_zone: str) -> None:
+    load_id = report.load_id
+    with transaction(con):
+        ensure_loader_tables(con)
+        loaded_at = con.execute("select now()::timestamptz at time zone 'UTC'").fetchone()[0]
+        con.execute(
+            "insert or replace into raw.users (user_id, timezone) "
+            "select user_id, timezone from _ld_user_checked where is_kept"
+        )
+        if report.assumed_timezones:
+            con.register("_ld_assumed", pa.table({"user_id": list(report.assumed_timezones)}))
+            try:
+                con.execute(
+                    "insert or ignore into raw.users (user_id, timezone) select user_id, ? from _ld_assumed",
+                    [assumed_zone],
+                )
+            finally:
+                con.unregister("_ld_assumed")
+        report.users_written = con.execute(
+            "select count(*) from _ld_user_checked where is_kept"
+        ).fetchone()[0] + len(report.assumed_timezones)
+        con.execute(
+            """
+            insert into raw.listening_events (event_id, user_id, played_at, ms_played, track_id, artist_id,
+                track_duration_ms, skipped, platform, country, source)
+            select event_id, user_id, played_at, ms_played, track_id, artist_id,
+                track_duration_ms, skipped, platform, country, source_file
+            from _ld_checked where status = 'loaded'
+            order by user_id, played_at
+            """
+        )
+        con.execute(
+            """
+            insert into raw.quarantined_events
+            select md5(concat_ws('|', ?, kind, source_file, "row_number")), ?, kind, source_file, "row_number",
+                   reason, original_row, ?
+            from (
+                select 'event' as kind, source_file, "row_number", reason, original_row
+                from _ld_checked where status = 'quarantined'
+                union all
+                select 'user', source_file, "row_number", reason, original_row
+                from _ld_user_checked where reason is not null
+            )
+            """,
+            [load_id, load_id, loaded_at],
+        )
+        con.execute(
+            "insert into raw.load_audit values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                load_id,
+                loaded_at,
+                report.rows_read,
+                report.rows_loaded,
+                report.rows_quarantined,
+                report.rows_duplicate,
+                report.rows_non_music,
+                report.first_played_at,
+                report.last_played_at,
+                len(report.files_read),
+                len(report.files_ignored),
+                report.user_rows_quarantined,
+            ],
+        )

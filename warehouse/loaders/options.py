@@ -1,0 +1,93 @@
+"""Options of a load and the report it returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """How to read files that do not say everything themselves.
+
+    ``user_id``: the person of a single-person Spotify export (default: the export's folder name).
+    ``timezone``: the IANA zone assumed for users no users file covers (default UTC).
+    ``pseudonymize_salt``: when set, every user id is replaced by a salted hash (stable for the
+    same salt), in events, users, quarantine and source names.
+    """
+
+    user_id: str | None = None
+    timezone: str | None = None
+    pseudonymize_salt: str | None = None
+
+
+@dataclass
+class LoadReport:
+    """What a load read, wrote, set aside and assumed.
+
+    Reconciliation: ``rows_read == rows_loaded + rows_quarantined + rows_duplicate``;
+    ``rows_non_music`` (podcast episodes, audiobooks) is part of ``rows_quarantined``.
+    Users-file rows are counted apart (``user_rows_read``, ``user_rows_quarantined``).
+    """
+
+    load_id: str
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    rows_duplicate: int = 0
+    rows_non_music: int = 0
+    quarantined_by_reason: dict[str, int] = field(default_factory=dict)
+    files_read: list[str] = field(default_factory=list)
+    files_ignored: list[str] = field(default_factory=list)
+    assumed_timezones: dict[str, str] = field(default_factory=dict)
+    user_rows_read: int = 0
+    user_rows_quarantined: int = 0
+    users_written: int = 0
+    first_played_at: datetime | None = None
+    last_played_at: datetime | None = None
+
+    @property
+    def first_date(self) -> date | None:
+        """UTC date of the earliest loaded event (None when nothing new was loaded)."""
+        return self.first_played_at.date() if self.first_played_at else None
+
+    @property
+    def last_date(self) -> date | None:
+        """UTC date of the latest loaded event (None when nothing new was loaded)."""
+        return self.last_played_at.date() if self.last_played_at else None
+
+    @property
+    def reconciles(self) -> bool:
+        return self.rows_read == self.rows_loaded + self.rows_quarantined + self.rows_duplicate
+
+    def summary_lines(self) -> list[str]:
+        """Lines a person can read, for printing after a load."""
+        lines = [
+            f"files read: {len(self.files_read)}"
+            + (f"; ignored (not listening history): {', '.join(self.files_ignored)}" if self.files_ignored else ""),
+            f"rows read: {self.rows_read}",
+            f"  loaded: {self.rows_loaded}",
+            f"  duplicates (already loaded or repeated in the input): {self.rows_duplicate}",
+            f"  quarantined: {self.rows_quarantined} (of which not music plays: {self.rows_non_music})",
+        ]
+        for reason, count in sorted(self.quarantined_by_reason.items(), key=lambda item: (-item[1], item[0])):
+            lines.append(f"    {reason}: {count}")
+        if self.user_rows_read or self.user_rows_quarantined:
+            lines.append(
+                f"users-file rows read: {self.user_rows_read}, quarantined: {self.user_rows_quarantined}"
+            )
+        if self.assumed_timezones:
+            by_zone: dict[str, list[str]] = {}
+            for user, zone in sorted(self.assumed_timezones.items()):
+                by_zone.setdefault(zone, []).append(user)
+            for zone, users in sorted(by_zone.items()):
+                shown = ", ".join(users[:5]) + (f" and {len(users) - 5} more" if len(users) > 5 else "")
+                lines.append(
+                    f"time zone assumed: {zone} for {len(users)} user(s) without a users-file entry ({shown}); "
+                    "pass a users file or a timezone option to change it"
+                )
+        if self.first_played_at is not None:
+            lines.append(f"loaded events span {self.first_date} to {self.last_date} (UTC)")
+        else:
+            lines.append("no new events were loaded")
+        return lines

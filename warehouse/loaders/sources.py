@@ -1,0 +1,314 @@
+"""Finding the input files and telling their format from their content.
+
+A path may be a file, a folder (walked recursively), a glob, or a ``.zip`` (read like a folder).
+Formats are detected from the bytes, never from the name alone:
+
+* ``PAR1`` magic: Parquet (canonical events);
+* ``PK`` magic: a zip archive, read like a folder;
+* ``[``/``{`` first: JSON. An array of objects with ``endTime``/``msPlayed`` is a Spotify
+  account-data export, with ``ts``/``ms_played`` a Spotify extended streaming history, with
+  ``played_at`` canonical events. Other JSON (Userdata.json, SearchQueries.json, playlists) is
+  ignored inside a folder and reported as ignored;
+* other text: CSV (canonical events), when its header names a canonical column.
+
+Inside a folder, files that are clearly something else (a PDF read-me, images) are ignored and
+reported; a file that claims a data format by its name (``.json``, ``.csv``, ``.parquet``) but
+cannot be read as one is an error, and so is any unusable file given directly.
+"""
+
+from __future__ import annotations
+
+import glob as globlib
+import hashlib
+import json
+import os
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from warehouse.loaders.errors import LoadError
+
+DATA_SUFFIXES = {".json", ".csv", ".tsv", ".parquet", ".pq"}
+# Folder names Spotify puts around the files of one person's export: not a person's name.
+GENERIC_EXPORT_FOLDERS = {
+    "mydata",
+    "my_spotify_data",
+    "my spotify data",
+    "spotify account data",
+    "spotify_account_data",
+    "spotify extended streaming history",
+    "spotify_extended_streaming_history",
+}
+CANONICAL_COLUMNS = {
+    "user_id",
+    "played_at",
+    "ms_played",
+    "track_id",
+    "artist_id",
+    "track_duration_ms",
+    "skipped",
+    "platform",
+    "country",
+    "event_id",
+}
+SPOTIFY_KINDS = ("spotify-account", "spotify-extended")
+
+
+@dataclass
+class InputFile:
+    """One readable input file."""
+
+    path: Path  # where the bytes are (inside a temporary folder for zip members)
+    source: str  # name written to the warehouse: relative to the given path
+    kind: str  # csv | parquet | json-canonical | spotify-account | spotify-extended
+    person: str | None = None  # raw user id of a Spotify export file
+    records: list | None = field(default=None, repr=False)  # parsed JSON of a Spotify file
+
+
+@dataclass
+class _Entry:
+    path: Path
+    parts: tuple[str, ...]  # path components relative to the root, file name last
+    direct: bool  # given by the user by name (not found while walking a folder)
+    root_name: str  # name of the given folder/zip/parent: the person of a single-person export
+
+
+def pseudonym(user_id: str, salt: str) -> str:
+    """Salted, stable replacement of a user id (the SQL side uses the same formula)."""
+    return "u_" + hashlib.sha256(f"{salt}\x1f{user_id}".encode()).hexdigest()[:16]
+
+
+def pseudonym_sql(column: str, salt: str | None) -> str:
+    if salt is None:
+        return column
+    quoted = salt.replace("'", "''")
+    return f"('u_' || substr(sha256('{quoted}' || chr(31) || {column}), 1, 16))"
+
+
+def _is_glob(text: str) -> bool:
+    return any(char in text for char in "*?[")
+
+
+def _person_name(folder: Path) -> str:
+    """The folder name, going up past Spotify's generic export folder names."""
+    current = folder.resolve()
+    while current.name.lower() in GENERIC_EXPORT_FOLDERS and current.parent != current:
+        current = current.parent
+    return current.name or "user"
+
+
+def _walk(folder: Path, prefix: tuple[str, ...], root_name: str, tmp: Path, counter: list[int]) -> list[_Entry]:
+    entries: list[_Entry] = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "__MACOSX")
+        rel_dir = Path(dirpath).relative_to(folder).parts
+        for name in sorted(filenames):
+            if name.startswith("."):
+                continue
+            path = Path(dirpath) / name
+            parts = prefix + rel_dir + (name,)
+            if _sniff_bytes(path) == "zip":
+                entries.extend(_expand_zip(path, parts, root_name, tmp, counter))
+            else:
+                entries.append(_Entry(path, parts, False, root_name))
+    return entries
+
+
+def _expand_zip(path: Path, parts: tuple[str, ...], root_name: str, tmp: Path, counter: list[int]) -> list[_Entry]:
+    counter[0] += 1
+    target = tmp / f"zip{counter[0]}"
+    try:
+        with zipfile.ZipFile(path) as archive:
+            archive.extractall(target)
+    except (zipfile.BadZipFile, OSError, RuntimeError) as error:
+        raise LoadError(f"{path}: cannot read this zip archive ({error}); expected a zip of a Spotify export") from None
+    return _walk(target, parts, root_name, tmp, counter)
+
+
+def _sniff_bytes(path: Path) -> str:
+    """zip | parquet | json | text | binary | empty, from the first bytes."""
+    with open(path, "rb") as handle:
+        head = handle.read(4096)
+    if not head:
+        return "empty"
+    if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
+        return "zip"
+    if head.startswith(b"PAR1"):
+        return "parquet"
+    stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if not stripped:
+        return "empty"
+    if stripped[:1] in (b"[", b"{"):
+        return "json"
+    if b"\x00" in head:
+        return "binary"
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as error:
+        if error.start < len(head) - 4:  # not just a character cut by the 4 KiB window
+            return "binary"
+    return "text"
+
+
+def _header_columns(path: Path) -> set[str]:
+    with open(path, "rb") as handle:
+        first = handle.readline(65536).decode("utf-8", errors="replace").lstrip("\ufeff")
+    for delimiter in (",", ";", "\t", "|"):
+        first = first.replace(delimiter, ",")
+    return {cell.strip().strip('"').strip().lower() for cell in first.split(",")}
+
+
+def _json_kind(records: object) -> str:
+    """spotify-account | spotify-extended | json-canonical | empty-list | other."""
+    if not isinstance(records, list):
+        return "other"
+    if not records:
+        return "empty-list"
+    keys: set[str] = set()
+    for record in records[:200]:
+        if isinstance(record, dict):
+            keys.update(record)
+    if "ts" in keys and ("ms_played" in keys or "master_metadata_track_name" in keys):
+        return "spotify-extended"
+    if "endTime" in keys and "msPlayed" in keys:
+        return "spotify-account"
+    if "played_at" in keys and ({"user_id", "track_id"} & keys):
+        return "json-canonical"
+    return "other"
+
+
+_EXPECTED = (
+    "expected canonical events (CSV/Parquet with user_id, played_at, ms_played, track_id), "
+    "a Spotify account-data export (StreamingHistory*.json) or a Spotify extended streaming "
+    "history (Streaming_History_Audio_*.json / endsong_*.json)"
+)
+
+
+def _display(entry: _Entry) -> str:
+    return "/".join(entry.parts)
+
+
+def _classify(entry: _Entry) -> tuple[str, list | None]:
+    """Return (kind, records) or ('ignored', None); raise LoadError for unusable data files."""
+    path = entry.path
+    name = _display(entry)
+    claims_data = entry.direct or path.suffix.lower() in DATA_SUFFIXES
+    sniffed = _sniff_bytes(path)
+    if sniffed == "empty":
+        if claims_data:
+            raise LoadError(f"{name}: the file is empty; {_EXPECTED}")
+        return "ignored", None
+    if sniffed == "parquet":
+        return "parquet", None
+    if sniffed == "json":
+        try:
+            records = json.loads(path.read_bytes().decode("utf-8-sig"))
+        except UnicodeDecodeError:
+            raise LoadError(f"{name}: not UTF-8 text, cannot be read as JSON; {_EXPECTED}") from None
+        except json.JSONDecodeError as error:
+            raise LoadError(
+                f"{name}: not valid JSON (truncated or damaged: {error.msg} at line {error.lineno}, "
+                f"column {error.colno}); {_EXPECTED}"
+            ) from None
+        kind = _json_kind(records)
+        if kind in SPOTIFY_KINDS:
+            return kind, records
+        if kind == "json-canonical":
+            return kind, None
+        if kind == "empty-list":
+            if entry.direct:
+                raise LoadError(f"{name}: the JSON array is empty, there are no plays in it; {_EXPECTED}")
+            return "ignored", None
+        if entry.direct:
+            raise LoadError(f"{name}: JSON, but not listening history; {_EXPECTED}")
+        return "ignored", None
+    if sniffed == "text":
+        if _header_columns(path) & CANONICAL_COLUMNS:
+            return "csv", None
+        if claims_data:
+            raise LoadError(f"{name}: none of the expected columns in its header; {_EXPECTED}")
+        return "ignored", None
+    if claims_data:
+        raise LoadError(f"{name}: not a JSON, CSV or Parquet file; {_EXPECTED}")
+    return "ignored", None
+
+
+def resolve_paths(path: str | Path, tmp: Path) -> list[_Entry]:
+    """Expand a file, folder, glob or zip into file entries (zip members extracted under ``tmp``)."""
+    text = str(path)
+    counter = [0]
+    if not Path(text).exists() and _is_glob(text):
+        matches = sorted(globlib.glob(os.path.expanduser(text), recursive=True))
+        if not matches:
+            raise LoadError(f"{text}: no file matches this pattern; {_EXPECTED}")
+        static = []
+        for part in Path(text).parts:
+            if _is_glob(part):
+                break
+            static.append(part)
+        base = Path(*static) if static else Path(".")
+        entries: list[_Entry] = []
+        for match in matches:
+            target = Path(match)
+            rel = target.relative_to(base).parts if target.is_relative_to(base) else (target.name,)
+            if target.is_dir():
+                entries.extend(_walk(target, rel, _person_name(base), tmp, counter))
+            elif _sniff_bytes(target) == "zip":
+                entries.extend(_expand_zip(target, rel, _person_name(base), tmp, counter))
+            else:
+                entries.append(_Entry(target, rel, True, _person_name(target.parent)))
+        return entries
+    target = Path(text).expanduser()
+    if not target.exists():
+        raise LoadError(f"{text}: no such file or folder; {_EXPECTED}")
+    if target.is_dir():
+        entries = _walk(target, (), _person_name(target), tmp, counter)
+        if not entries:
+            raise LoadError(f"{text}: the folder holds no files; {_EXPECTED}")
+        return entries
+    if _sniff_bytes(target) == "zip":
+        stem = target.stem
+        return _expand_zip(target, (), stem, tmp, counter)
+    return [_Entry(target, (target.name,), True, _person_name(target.parent))]
+
+
+def discover(path: str | Path, tmp: Path, *, user_id: str | None, salt: str | None) -> tuple[list[InputFile], list[str]]:
+    """Classify every file under ``path``. Returns (readable files, names of ignored files)."""
+    entries = resolve_paths(path, tmp)
+    files: list[InputFile] = []
+    ignored: list[str] = []
+    people_from_folders: set[str] = set()
+    for entry in entries:
+        kind, records = _classify(entry)
+        if kind == "ignored":
+            ignored.append(_display(entry))
+            continue
+        parts = list(entry.parts)
+        person = None
+        if kind in SPOTIFY_KINDS:
+            folders = [
+                (index, part)
+                for index, part in enumerate(parts[:-1])
+                if part.lower().removesuffix(".zip") not in GENERIC_EXPORT_FOLDERS
+            ]
+            if folders:
+                index, part = folders[0]
+                person = part.removesuffix(".zip").removesuffix(".ZIP")
+                people_from_folders.add(person)
+                if user_id is not None:
+                    person = user_id
+                if salt is not None:
+                    parts[index] = pseudonym(person, salt) + (".zip" if part.lower().endswith(".zip") else "")
+            else:
+                person = user_id if user_id is not None else entry.root_name
+        files.append(InputFile(entry.path, "/".join(parts), kind, person, records))
+    if user_id is not None and len(people_from_folders) > 1:
+        raise LoadError(
+            f"{path}: the user_id option is for a single person's export, but this path holds the "
+            f"exports of several people ({', '.join(sorted(people_from_folders))}); drop the option "
+            "to use the folder names as user ids"
+        )
+    if not files:
+        shown = f" (ignored: {', '.join(ignored)})" if ignored else ""
+        raise LoadError(f"{path}: no listening history found{shown}; {_EXPECTED}")
+    return files, ignored

@@ -1,0 +1,306 @@
+"""Every input row, whatever its format, first becomes one row of a text staging table.
+
+The staging table keeps the original row (as JSON text, private keys dropped) next to the
+fields of the canonical event as text; :mod:`warehouse.loaders.validate` then parses and checks
+all rows in one SQL pass. Canonical CSV/Parquet is staged by DuckDB in SQL (vectorised); a
+Spotify export is parsed with Python's json (exports are small) and staged through Arrow.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+
+import duckdb
+import pyarrow as pa
+
+from warehouse.loaders.errors import LoadError
+from warehouse.loaders.sources import InputFile, pseudonym_sql
+
+STAGED_EVENTS = "_ld_events"
+STAGED_USERS = "_ld_users"
+
+STAGED_EVENT_SCHEMA = pa.schema(
+    [
+        pa.field("source_file", pa.string()),
+        pa.field("row_number", pa.int64()),
+        pa.field("original_row", pa.string()),
+        pa.field("user_id", pa.string()),
+        pa.field("ts_text", pa.string()),
+        pa.field("ts_is_end", pa.bool_()),
+        pa.field("ms_text", pa.string()),
+        pa.field("track_id", pa.string()),
+        pa.field("track_name", pa.string()),
+        pa.field("artist_id", pa.string()),
+        pa.field("artist_name", pa.string()),
+        pa.field("track_duration_text", pa.string()),
+        pa.field("skipped_text", pa.string()),
+        pa.field("platform", pa.string()),
+        pa.field("country", pa.string()),
+        pa.field("event_id", pa.string()),
+        pa.field("pre_reason", pa.string()),
+    ]
+)
+
+NOT_MUSIC_PODCAST = "not a music play: podcast episode"
+NOT_MUSIC_AUDIOBOOK = "not a music play: audiobook"
+MALFORMED_ROW = "malformed row (not a JSON object)"
+
+
+def is_private_key(key: str) -> bool:
+    """IP addresses, user agents and account names: never written anywhere in the warehouse."""
+    lowered = key.lower()
+    return (
+        lowered.startswith("ip_addr")
+        or lowered in {"ip", "ip_address", "username", "user_name", "account_name", "email"}
+        or "user_agent" in lowered
+    )
+
+
+def create_staging(con: duckdb.DuckDBPyConnection) -> None:
+    columns = ", ".join(
+        f'"{f.name}" {"bigint" if f.type == pa.int64() else "boolean" if f.type == pa.bool_() else "varchar"}'
+        for f in STAGED_EVENT_SCHEMA
+    )
+    con.execute(f"create or replace temp table {STAGED_EVENTS} ({columns})")
+    con.execute(
+        f"create or replace temp table {STAGED_USERS} (source_file varchar, \"row_number\" bigint, "
+        "original_row varchar, user_id varchar, timezone varchar)"
+    )
+
+
+def drop_staging(con: duckdb.DuckDBPyConnection, names: list[str]) -> None:
+    for name in names:
+        try:
+            con.execute(f"drop table if exists temp.{name}")
+        except duckdb.Error:
+            pass
+
+
+# --- canonical CSV / Parquet / JSON, in SQL -------------------------------------------------
+
+
+def _quote_path(path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def relation_sql(kind: str, path) -> str:
+    if kind == "csv":
+        return f"read_csv({_quote_path(path)}, all_varchar = true, header = true, auto_detect = true)"
+    if kind == "parquet":
+        return f"read_parquet({_quote_path(path)})"
+    if kind in ("json", "json-canonical"):
+        return f"read_json({_quote_path(path)}, format = 'array')"
+    raise ValueError(kind)
+
+
+def describe(con: duckdb.DuckDBPyConnection, relation: str, source: str, what: str) -> dict[str, tuple[str, str]]:
+    """Columns of a file: lower-cased name -> (actual name, DuckDB type)."""
+    try:
+        rows = con.execute(f"describe select * from {relation}").fetchall()
+    except duckdb.Error as error:
+        first_line = str(error).splitlines()[0]
+        raise LoadError(f"{source}: cannot be read ({first_line}); expected {what}") from None
+    return {name.strip().lower(): (name, kind) for name, kind, *_ in rows}
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _text(columns: dict[str, tuple[str, str]], key: str) -> str:
+    if key not in columns:
+        return "null"
+    name, kind = columns[key]
+    return _ident(name) if kind == "VARCHAR" else f"cast({_ident(name)} as varchar)"
+
+
+def _timestamp_text(columns: dict[str, tuple[str, str]], key: str) -> str:
+    name, kind = columns[key]
+    if kind.startswith("TIMESTAMP WITH TIME ZONE"):
+        return f"strftime(timezone('UTC', {_ident(name)}), '%Y-%m-%d %H:%M:%S.%f')"
+    return _text(columns, key)
+
+
+def _original_row_sql(columns: dict[str, tuple[str, str]], salt: str | None) -> str:
+    parts = []
+    for key, (name, _) in columns.items():
+        if is_private_key(name):
+            continue
+        value = _ident(name)
+        if key == "user_id" and salt is not None:
+            value = pseudonym_sql(f"cast({value} as varchar)", salt)
+        parts.append(f"'{name.replace(chr(39), chr(39) * 2)}', {value}")
+    # json_object takes at most a few hundred arguments: chunk and merge for very wide files.
+    chunks = [parts[i : i + 100] for i in range(0, len(parts), 100)] or [[]]
+    objects = [f"json_object({', '.join(chunk)})" for chunk in chunks]
+    sql = objects[0]
+    for other in objects[1:]:
+        sql = f"json_merge_patch({sql}, {other})"
+    return f"cast({sql} as varchar)"
+
+
+CANONICAL_EXPECTED = (
+    "canonical events with columns user_id, played_at (UTC start of play), ms_played, track_id "
+    "and optionally artist_id, track_duration_ms, skipped, platform, country, event_id"
+)
+
+
+def stage_canonical(con: duckdb.DuckDBPyConnection, file: InputFile, *, user_id: str | None, salt: str | None) -> None:
+    relation = relation_sql(file.kind, file.path)
+    columns = describe(con, relation, file.source, CANONICAL_EXPECTED)
+    required = ["played_at", "ms_played", "track_id"] + ([] if user_id is not None else ["user_id"])
+    missing = [name for name in required if name not in columns]
+    if missing:
+        present = ", ".join(name for name, _ in columns.values())
+        raise LoadError(
+            f"{file.source}: missing column(s) {', '.join(missing)} (found: {present}); expected {CANONICAL_EXPECTED}"
+        )
+    user_sql = _text(columns, "user_id")
+    if user_id is not None:
+        option = "'" + user_id.replace("'", "''") + "'"
+        user_sql = f"coalesce(nullif(trim({user_sql}), ''), {option})" if "user_id" in columns else option
+    sql = f"""
+        insert into {STAGED_EVENTS}
+        select
+            ? as source_file,
+            row_number() over () as "row_number",
+            {_original_row_sql(columns, salt)} as original_row,
+            {user_sql} as user_id,
+            {_timestamp_text(columns, 'played_at')} as ts_text,
+            false as ts_is_end,
+            {_text(columns, 'ms_played')} as ms_text,
+            {_text(columns, 'track_id')} as track_id,
+            null as track_name,
+            {_text(columns, 'artist_id')} as artist_id,
+            null as artist_name,
+            {_text(columns, 'track_duration_ms')} as track_duration_text,
+            {_text(columns, 'skipped')} as skipped_text,
+            {_text(columns, 'platform')} as platform,
+            {_text(columns, 'country')} as country,
+            {_text(columns, 'event_id')} as event_id,
+            null as pre_reason
+        from {relation}
+    """
+    try:
+        con.execute(sql, [file.source])
+    except duckdb.Error as error:
+        first_line = str(error).splitlines()[0]
+        raise LoadError(f"{file.source}: cannot be read ({first_line}); expected {CANONICAL_EXPECTED}") from None
+
+
+USERS_EXPECTED = "a users file (CSV/Parquet) with columns user_id and timezone (an IANA zone name)"
+
+
+def stage_users(con: duckdb.DuckDBPyConnection, kind: str, path, source: str, salt: str | None) -> None:
+    relation = relation_sql(kind, path)
+    columns = describe(con, relation, source, USERS_EXPECTED)
+    for alias in ("time_zone", "tz"):
+        if "timezone" not in columns and alias in columns:
+            columns["timezone"] = columns[alias]
+    missing = [name for name in ("user_id", "timezone") if name not in columns]
+    if missing:
+        present = ", ".join(name for name, _ in columns.values())
+        raise LoadError(f"{source}: missing column(s) {', '.join(missing)} (found: {present}); expected {USERS_EXPECTED}")
+    sql = f"""
+        insert into {STAGED_USERS}
+        select ?, row_number() over (), {_original_row_sql(columns, salt)},
+               {_text(columns, 'user_id')}, {_text(columns, 'timezone')}
+        from {relation}
+    """
+    try:
+        con.execute(sql, [source])
+    except duckdb.Error as error:
+        first_line = str(error).splitlines()[0]
+        raise LoadError(f"{source}: cannot be read ({first_line}); expected {USERS_EXPECTED}") from None
+
+
+# --- Spotify exports, in Python -------------------------------------------------------------
+
+
+def _as_text(value) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _name(value) -> str | None:
+    if not isinstance(value, str):
+        return _as_text(value)
+    value = value.strip()
+    return unicodedata.normalize("NFC", value) if value else None
+
+
+def spotify_table(file: InputFile) -> pa.Table:
+    """Stage one Spotify JSON file (account data or extended history) as Arrow columns."""
+    records = file.records or []
+    n = len(records)
+    original, ts, ms, track, artist, skipped, platform, country, pre = ([None] * n for _ in range(9))
+    extended = file.kind == "spotify-extended"
+    dumps = json.JSONEncoder(ensure_ascii=False, default=str).encode
+    for i, record in enumerate(records):
+        if not isinstance(record, dict):
+            original[i] = dumps(record)
+            pre[i] = MALFORMED_ROW
+            continue
+        if any(is_private_key(key) for key in record):
+            record = {key: value for key, value in record.items() if not is_private_key(key)}
+        original[i] = dumps(record)
+        if extended:
+            ts[i] = _as_text(record.get("ts"))
+            ms[i] = _as_text(record.get("ms_played"))
+            track[i] = _name(record.get("master_metadata_track_name"))
+            artist[i] = _name(record.get("master_metadata_album_artist_name"))
+            skipped[i] = _as_text(record.get("skipped"))
+            platform[i] = _as_text(record.get("platform"))
+            country[i] = _as_text(record.get("conn_country"))
+            if record.get("episode_name") or record.get("episode_show_name") or record.get("spotify_episode_uri"):
+                pre[i] = NOT_MUSIC_PODCAST
+            elif any(value for key, value in record.items() if key.startswith("audiobook")):
+                pre[i] = NOT_MUSIC_AUDIOBOOK
+        else:
+            ts[i] = _as_text(record.get("endTime"))
+            ms[i] = _as_text(record.get("msPlayed"))
+            if record.get("episodeName") or record.get("podcastName"):
+                pre[i] = NOT_MUSIC_PODCAST
+            elif record.get("audiobookName") or record.get("chapterName"):
+                pre[i] = NOT_MUSIC_AUDIOBOOK
+            else:
+                track[i] = _name(record.get("trackName"))
+                artist[i] = _name(record.get("artistName"))
+    nulls = pa.nulls(n, pa.string())
+    columns = {
+        "source_file": pa.array([file.source] * n, pa.string()),
+        "row_number": pa.array(range(1, n + 1), pa.int64()),
+        "original_row": pa.array(original, pa.string()),
+        "user_id": pa.array([file.person] * n, pa.string()),
+        "ts_text": pa.array(ts, pa.string()),
+        "ts_is_end": pa.array([True] * n, pa.bool_()),
+        "ms_text": pa.array(ms, pa.string()),
+        "track_id": nulls,
+        "track_name": pa.array(track, pa.string()),
+        "artist_id": nulls,
+        "artist_name": pa.array(artist, pa.string()),
+        "track_duration_text": nulls,
+        "skipped_text": pa.array(skipped, pa.string()),
+        "platform": pa.array(platform, pa.string()),
+        "country": pa.array(country, pa.string()),
+        "event_id": nulls,
+        "pre_reason": pa.array(pre, pa.string()),
+    }
+    return pa.Table.from_pydict(columns, schema=STAGED_EVENT_SCHEMA)
+
+
+def stage_spotify(con: duckdb.DuckDBPyConnection, file: InputFile) -> None:
+    table = spotify_table(file)
+    con.register("_ld_incoming", table)
+    try:
+        con.execute(f"insert into {STAGED_EVENTS} select * from _ld_incoming")
+    finally:
+        con.unregister("_ld_incoming")
