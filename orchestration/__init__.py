@@ -1,0 +1,1 @@
+"""Dagster wiring: assets, partitions, resources, schedules, checks and the CLI. No business logic."""

@@ -1,0 +1,177 @@
+"""Assets: raw events -> dbt models -> Isolation Forest -> scores -> verdicts -> evaluation.
+
+Each body calls one or two functions from ``warehouse`` or ``ml`` and records metadata.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets, get_asset_key_for_model
+
+from ml.pipeline import (
+    evaluate_warehouse,
+    load_latest_model,
+    score_window_to_warehouse,
+    train_from_warehouse,
+    write_verdicts,
+)
+from ml.evaluation import evaluation_markdown
+from ml.verdicts import top_anomalies_markdown, verdict_summary
+from orchestration.dbt import dbt_project
+from orchestration.partitions import daily_partitions, dbt_vars, listen_date_window, partition_dates
+from orchestration.resources import ListeningSourceResource, WarehouseResource
+from warehouse.ingest import write_simulated_window
+from warehouse.loaders import LoadOptions, load_files
+from warehouse.paths import use_warehouse
+
+RAW_GROUP = "raw"
+DETECTION_GROUP = "detection"
+single_run = dg.BackfillPolicy.single_run()
+
+
+@dg.asset(
+    key=["raw", "listening_events"],
+    partitions_def=daily_partitions,
+    backfill_policy=single_run,
+    group_name=RAW_GROUP,
+    description=(
+        "Plays in the canonical event contract, one partition per UTC day: simulated (with "
+        "raw.users and the labels) or loaded from the files named in the `source` resource "
+        "(files load whole, whatever the partition; already-loaded plays count as duplicates)."
+    ),
+)
+def raw_listening_events(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, source: ListeningSourceResource
+) -> dg.MaterializeResult:
+    start, end = partition_dates(context.partition_time_window)
+    with warehouse.connect() as con:
+        if source.uses_files:
+            report = load_files(con, source.events_path, source.users_path or None, source.load_options())
+            for line in report.summary_lines():
+                context.log.info(line)
+            return dg.MaterializeResult(metadata=report.metadata())
+        summary = write_simulated_window(con, source.simulation_config(), start, end, progress=context.log.info)
+    return dg.MaterializeResult(
+        metadata={
+            "events_written": summary.events_written,
+            "anomaly_labels_written": summary.anomaly_labels_written,
+            "users": summary.users_written,
+            "days": summary.days,
+        }
+    )
+
+
+raw_users = dg.AssetSpec(
+    key=["raw", "users"],
+    group_name=RAW_GROUP,
+    description="One row per user with their IANA time zone; written together with raw.listening_events.",
+)
+
+
+class ListeningDbtTranslator(DagsterDbtTranslator):
+    """dbt models keep their own names and the group set in dbt_project.yml."""
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    project=dbt_project,
+    partitions_def=daily_partitions,
+    backfill_policy=single_run,
+    dagster_dbt_translator=ListeningDbtTranslator(),
+)
+def listening_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
+    """Features, point-in-time baselines and rule flags for the partition window (`dbt build`)."""
+    use_warehouse(warehouse.path)
+    start, end = partition_dates(context.partition_time_window)
+    yield from dbt.cli(["build", "--vars", json.dumps(dbt_vars(start, end))], context=context).stream()
+
+
+RULE_FLAGS_KEY = get_asset_key_for_model([listening_dbt_models], "user_day_rule_flags")
+
+
+class TrainingConfig(dg.Config):
+    """How the Isolation Forest is trained."""
+
+    window_days: int = 28
+
+
+@dg.asset(
+    deps=[RULE_FLAGS_KEY],
+    group_name=DETECTION_GROUP,
+    description=(
+        "Isolation Forest trained with a fixed seed on the latest `window_days` of user-days, "
+        "persisted beside the warehouse with a version; retrained weekly."
+    ),
+)
+def isolation_forest_model(
+    context: dg.AssetExecutionContext, config: TrainingConfig, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    with warehouse.connect() as con:
+        model = train_from_warehouse(con, through=None, window_days=config.window_days, model_dir=warehouse.model_directory)
+    return dg.MaterializeResult(metadata=model.metadata())
+
+
+@dg.asset(
+    deps=[RULE_FLAGS_KEY, isolation_forest_model],
+    partitions_def=daily_partitions,
+    backfill_policy=single_run,
+    group_name=DETECTION_GROUP,
+    description="Isolation Forest score per user-day of the window (higher = more anomalous), flag and drivers.",
+)
+def user_day_ml_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    start, end = listen_date_window(*partition_dates(context.partition_time_window))
+    with warehouse.connect() as con:
+        model = load_latest_model(warehouse.model_directory)
+        scores = score_window_to_warehouse(con, model, start, end)
+    return dg.MaterializeResult(
+        metadata={
+            "rows": len(scores),
+            "ml_flagged_rate": float(scores["ml_flag"].mean()) if len(scores) else 0.0,
+            "model_version": model.version,
+        }
+    )
+
+
+@dg.asset(
+    deps=[RULE_FLAGS_KEY, user_day_ml_scores],
+    partitions_def=daily_partitions,
+    backfill_policy=single_run,
+    group_name=DETECTION_GROUP,
+    description=(
+        "One verdict per user-day: normal, rule_only, ml_only or both, with reasons a reviewer "
+        "can act on (DESIGN.md, user_day_verdicts)."
+    ),
+)
+def user_day_verdicts(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    start, end = listen_date_window(*partition_dates(context.partition_time_window))
+    with warehouse.connect() as con:
+        verdicts = write_verdicts(con, start, end)
+    counts = verdict_summary(verdicts)
+    metadata: dict[str, Any] = {
+        "rows": len(verdicts),
+        "flagged_rate": float(verdicts["is_anomaly"].mean()) if len(verdicts) else 0.0,
+        "top_anomalies": dg.MetadataValue.md(top_anomalies_markdown(verdicts)),
+    }
+    metadata.update({f"verdict_{row.verdict}": int(row.user_days) for row in counts.itertuples()})
+    return dg.MaterializeResult(metadata=metadata)
+
+
+@dg.asset(
+    deps=[user_day_verdicts],
+    group_name=DETECTION_GROUP,
+    description=(
+        "Precision, recall, F1, false-positive rate and per-type recall of rules, Isolation Forest "
+        "and hybrid against raw.anomaly_labels (simulated runs only; labels never feed detection)."
+    ),
+)
+def detection_evaluation(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    with warehouse.connect() as con:
+        evaluation = evaluate_warehouse(con)
+    if evaluation is None:
+        return dg.MaterializeResult(metadata={"evaluated": False, "reason": "no anomaly labels in the warehouse"})
+    return dg.MaterializeResult(
+        metadata={"evaluated": True, "evaluation": dg.MetadataValue.md(evaluation_markdown(evaluation))}
+    )

@@ -1,0 +1,305 @@
+"""``listening-anomalies``: run the DAG, query the warehouse, start the UI.
+
+Errors a person can fix print one line and exit non-zero; nothing here prints a traceback for
+them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Sequence
+
+import duckdb
+
+from warehouse.connection import WarehouseError, open_warehouse
+from warehouse.paths import REPOSITORY_ROOT, use_warehouse, warehouse_path
+from warehouse.reports import run_summary
+
+PROGRAM = "listening-anomalies"
+
+
+class UsageError(Exception):
+    """A bad option or argument value."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, not usage plus error
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+def _iso_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"not a positive whole number: {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from warehouse.simulator import SimulationConfig
+
+    defaults = SimulationConfig()
+    parser = _Parser(prog=PROGRAM, description="Detect abnormal listening behaviour, one user-day at a time.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = commands.add_parser("run", help="run the whole DAG: events -> dbt -> Isolation Forest -> verdicts")
+    run.add_argument("--warehouse", type=Path, help="DuckDB file (default: $LISTENING_WAREHOUSE or warehouse/listening_anomalies.duckdb)")
+    run.add_argument("--events", help="your own events: a file, folder, glob or .zip (canonical CSV/Parquet or Spotify export); default: simulate")
+    run.add_argument("--users", dest="users_file", help="users file with user_id and timezone, for --events")
+    run.add_argument("--user-id", help="user id for a single person's Spotify export (default: its folder name)")
+    run.add_argument("--timezone", help="IANA zone assumed where no users file gives one (default UTC)")
+    run.add_argument("--pseudonymize", metavar="SALT", help="replace user ids with hashes salted with SALT")
+    run.add_argument("--start", type=_iso_date, help=f"first simulated UTC day (default {defaults.start_date})")
+    run.add_argument("--days", type=_positive_int, help=f"number of simulated days (default {defaults.n_days})")
+    run.add_argument("--population", type=_positive_int, help=f"number of simulated users (default {defaults.n_users})")
+    run.add_argument("--seed", type=int, help=f"simulation seed (default {defaults.seed})")
+    run.add_argument("--verbose", action="store_true", help="show Dagster and dbt logs")
+
+    query = commands.add_parser("query", help="run a read-only SQL query and print the result")
+    query.add_argument("sql", help='e.g. "select verdict, count(*) from analytics.user_day_verdicts group by 1"')
+    query.add_argument("--warehouse", type=Path, help="DuckDB file (default as for run)")
+    query.add_argument("--max-rows", type=_positive_int, default=50, help="rows to print at most (default 50)")
+
+    ui = commands.add_parser("ui", help="start the Dagster UI on 127.0.0.1")
+    ui.add_argument("--port", type=_positive_int, default=3000, help="port (default 3000)")
+    ui.add_argument("--warehouse", type=Path, help="DuckDB file (default as for run)")
+    return parser
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One Dagster run of the main flow."""
+
+    title: str
+    asset_names: tuple[str, ...]
+    partitioned: bool
+
+
+def run_stages(loading: bool) -> list[Stage]:
+    """The runs of the main flow, in order. Partitioned and unpartitioned assets need separate runs."""
+    first = ("raw_listening_events", "listening_dbt_models") if loading else ("listening_dbt_models",)
+    return [
+        Stage("events, features, baselines and rule flags", first, partitioned=True),
+        Stage("Isolation Forest training", ("isolation_forest_model",), partitioned=False),
+        Stage("scores and verdicts", ("user_day_ml_scores", "user_day_verdicts"), partitioned=True),
+        Stage("detection evaluation", ("detection_evaluation",), partitioned=False),
+    ]
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+def _root_cause(error: BaseException) -> BaseException:
+    user_error = getattr(error, "user_exception", None)
+    if user_error is not None:
+        return _root_cause(user_error)
+    if isinstance(error, WarehouseError):
+        return error
+    return error.__cause__ and _root_cause(error.__cause__) or error
+
+
+def command_run(arguments: argparse.Namespace) -> int:
+    path = use_warehouse(arguments.warehouse or warehouse_path())
+    # Fail fast, before Dagster starts, when another process holds the file.
+    with open_warehouse(path):
+        pass
+
+    import dagster as dg
+
+    from orchestration.dbt import prepare_manifest
+
+    _say(f"warehouse: {path}")
+    started = time.perf_counter()
+    prepare_manifest()
+    from orchestration import definitions
+    from orchestration.resources import ListeningSourceResource, WarehouseResource
+
+    source = ListeningSourceResource(
+        events_path=arguments.events or "",
+        users_path=arguments.users_file or "",
+        user_id=arguments.user_id or "",
+        timezone=arguments.timezone or "",
+        pseudonymize_salt=arguments.pseudonymize or "",
+        **_simulation_overrides(arguments),
+    )
+    loading = not source.uses_files
+    if source.uses_files:
+        start, end = _import_files(path, source)
+    else:
+        config = source.simulation_config()
+        start, end = config.start_date, config.start_date + timedelta(days=config.n_days)
+        _say(f"simulating {config.n_users:,} users over {config.n_days} days from {start} (seed {config.seed})")
+
+    resources = {
+        "warehouse": WarehouseResource(path=str(path)),
+        "source": source,
+        "dbt": definitions.defs.resources["dbt"],
+    }
+    all_assets = [*definitions.defs.assets, *definitions.defs.asset_checks]
+    run_config = {"loggers": {"console": {"config": {"log_level": "INFO" if arguments.verbose else "WARNING"}}}}
+    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    stages = run_stages(loading)
+    for number, stage in enumerate(stages, start=1):
+        stage_started = time.perf_counter()
+        window = f" for UTC days {start} to {end - timedelta(days=1)}" if stage.partitioned else ""
+        _say(f"[{number}/{len(stages)}] {stage.title}{window} ...")
+        tags = (
+            {
+                "dagster/asset_partition_range_start": start.isoformat(),
+                "dagster/asset_partition_range_end": (end - timedelta(days=1)).isoformat(),
+            }
+            if stage.partitioned
+            else {}
+        )
+        dg.materialize(
+            all_assets,
+            selection=dg.AssetSelection.assets(*stage.asset_names),
+            resources=resources,
+            run_config=run_config,
+            instance=instance,
+            tags=tags,
+        )
+        _say(f"      done in {time.perf_counter() - stage_started:.1f} s")
+
+    with open_warehouse(path, read_only=True) as con:
+        summary = run_summary(con)
+    _say(f"\nfinished in {time.perf_counter() - started:.0f} s")
+    for line in summary.lines():
+        _say(line)
+    _say(
+        "\nlook further:\n"
+        f'  {PROGRAM} query "select verdict, count(*) from analytics.user_day_verdicts group by 1"\n'
+        f'  {PROGRAM} query "select user_id, listen_date, verdict, reasons from analytics.user_day_verdicts '
+        "where is_anomaly order by ml_score desc limit 10\"\n"
+        "  make ui   (the Dagster UI on http://127.0.0.1:3000)"
+    )
+    return 0
+
+
+def _simulation_overrides(arguments: argparse.Namespace) -> dict:
+    overrides = {
+        "n_users": arguments.population,
+        "n_days": arguments.days,
+        "start_date": arguments.start.isoformat() if arguments.start else None,
+        "seed": arguments.seed,
+    }
+    return {name: value for name, value in overrides.items() if value is not None}
+
+
+def _import_files(path: Path, source) -> tuple[date, date]:
+    from warehouse.loaders import load_files
+
+    _say(f"loading {source.events_path}")
+    with open_warehouse(path) as con:
+        report = load_files(con, source.events_path, source.users_path or None, source.load_options())
+    for line in report.summary_lines():
+        _say(f"  {line}")
+    if report.first_date is None:
+        raise WarehouseError(f"no valid plays found in {source.events_path}: nothing to analyse")
+    return report.first_date, report.last_date + timedelta(days=1)
+
+
+def command_query(arguments: argparse.Namespace) -> int:
+    path = arguments.warehouse or warehouse_path()
+    with open_warehouse(path, read_only=True) as con:
+        try:
+            relation = con.sql(arguments.sql)
+        except duckdb.Error as error:
+            raise QueryError(_first_line(error)) from None
+        if relation is None:
+            raise QueryError("the statement returned no rows (the connection is read-only: only queries run)")
+        try:
+            columns = relation.columns
+            rows = relation.limit(arguments.max_rows + 1).fetchall()
+        except duckdb.Error as error:
+            raise QueryError(_first_line(error)) from None
+    _say(format_table(columns, rows[: arguments.max_rows]))
+    if len(rows) > arguments.max_rows:
+        _say(f"(first {arguments.max_rows} rows shown; use --max-rows for more)")
+    return 0
+
+
+class QueryError(Exception):
+    """The query could not run."""
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    message = text[0] if text else type(error).__name__
+    if "read-only" in str(error):
+        message = "the warehouse is opened read-only: queries may not write (" + message + ")"
+    return message
+
+
+def format_table(columns: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """Rows as an aligned plain-text table with a header."""
+    cells = [[_cell(value) for value in row] for row in rows]
+    widths = [max([len(name), *(len(row[index]) for row in cells)]) for index, name in enumerate(columns)]
+    line = lambda values: "  ".join(value.ljust(width) for value, width in zip(values, widths)).rstrip()
+    return "\n".join([line(columns), line(["-" * width for width in widths]), *(line(row) for row in cells)])
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def command_ui(arguments: argparse.Namespace) -> int:
+    path = use_warehouse(arguments.warehouse or warehouse_path())
+    from orchestration.dbt import prepare_manifest
+
+    prepare_manifest()
+    environment = {**os.environ, "DAGSTER_HOME": os.environ.get("DAGSTER_HOME", str(REPOSITORY_ROOT / ".dagster_home"))}
+    Path(environment["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    _say(f"warehouse: {path}\nDagster UI on http://127.0.0.1:{arguments.port} (Ctrl-C stops it)")
+    dagster = Path(sys.executable).with_name("dagster")
+    return subprocess.call(
+        [str(dagster), "dev", "-w", str(REPOSITORY_ROOT / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(arguments.port)],
+        cwd=REPOSITORY_ROOT,
+        env=environment,
+    )
+
+
+COMMANDS = {"run": command_run, "query": command_query, "ui": command_ui}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        arguments = build_parser().parse_args(argv)
+        return COMMANDS[arguments.command](arguments)
+    except (UsageError, QueryError, WarehouseError) as error:
+        print(f"{PROGRAM}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{PROGRAM}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # a failed Dagster run wraps the user's error; show its cause in one line
+        cause = _root_cause(error)
+        if isinstance(cause, (WarehouseError, ValueError)):
+            print(f"{PROGRAM}: error: {cause}", file=sys.stderr)
+            return 1
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,38 @@
+"""Daily partitions and the pure functions that turn a partition window into work windows."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import dagster as dg
+
+# Spotify launched in 2008: no listening export starts earlier.
+FIRST_PARTITION_DATE = "2008-01-01"
+
+daily_partitions = dg.DailyPartitionsDefinition(start_date=FIRST_PARTITION_DATE)
+
+
+def partition_dates(window: dg.TimeWindow) -> tuple[date, date]:
+    """The UTC dates ``[start, end)`` of a (possibly multi-day) partition window."""
+    return _as_date(window.start), _as_date(window.end)
+
+
+def dbt_vars(start: date, end: date) -> dict[str, str]:
+    """dbt vars selecting the UTC partition window ``[start, end)`` (see dbt macros/run_window.sql)."""
+    if end <= start:
+        raise ValueError(f"empty partition window: {start} to {end}")
+    return {"start_date": start.isoformat(), "end_date": end.isoformat()}
+
+
+def listen_date_window(start: date, end: date) -> tuple[date, date]:
+    """Local days ``[start - 1, end)`` recomputed for the UTC window ``[start, end)``.
+
+    A UTC day's plays fall on local days from the day before to the day after; the day before
+    is completed by this window, the last one is provisional until the next partition arrives.
+    Mirrors ``listen_window_start``/``listen_window_end`` in the dbt project.
+    """
+    return start - timedelta(days=1), end
+
+
+def _as_date(moment: datetime) -> date:
+    return moment.date() if isinstance(moment, datetime) else moment
