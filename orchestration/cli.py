@@ -107,12 +107,9 @@ def _say(message: str) -> None:
 
 
 def _root_cause(error: BaseException) -> BaseException:
-    user_error = getattr(error, "user_exception", None)
-    if user_error is not None:
-        return _root_cause(user_error)
-    if isinstance(error, WarehouseError):
-        return error
-    return error.__cause__ and _root_cause(error.__cause__) or error
+    """The innermost exception: Dagster wraps an asset's error in its own."""
+    inner = getattr(error, "user_exception", None) or error.__cause__
+    return _root_cause(inner) if inner is not None else error
 
 
 def command_run(arguments: argparse.Namespace) -> int:
@@ -295,7 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as error:  # a failed Dagster run wraps the user's error; show its cause in one line
         cause = _root_cause(error)
-        if isinstance(cause, (WarehouseError, ValueError)):
+        if isinstance(cause, WarehouseError):
             print(f"{PROGRAM}: error: {cause}", file=sys.stderr)
             return 1
         raise
