@@ -252,7 +252,7 @@ def load_files(
                 if not users_target.is_file():
                     raise LoadError(f"{users_path}: no such file; expected {USERS_EXPECTED}")
                 users_source = users_target.name
-                stage_users(con, _users_kind(users_target, users_source), users_target, users_source, salt)
+                stage_users(con, _users_kind(users_target, str(users_target)), users_target, users_source, salt)
             _validate_users(con, zones, salt)
             _validate_events(con, salt, now)
             _fill_report(con, report, assumed_zone)

@@ -63,6 +63,7 @@ class InputFile:
     kind: str  # csv | parquet | json-canonical | spotify-account | spotify-extended
     person: str | None = None  # raw user id of a Spotify export file
     records: list | None = field(default=None, repr=False)  # parsed JSON of a Spotify file
+    label: str = ""  # the file as the user would find it, for error messages
 
 
 @dataclass
@@ -71,6 +72,7 @@ class _Entry:
     parts: tuple[str, ...]  # path components relative to the root, file name last
     direct: bool  # given by the user by name (not found while walking a folder)
     root_name: str  # name of the given folder/zip/parent: the person of a single-person export
+    label: str = ""  # where the user can find the file: the given path joined with the parts
 
 
 def pseudonym(user_id: str, salt: str) -> str:
@@ -97,7 +99,9 @@ def _person_name(folder: Path) -> str:
     return current.name or "user"
 
 
-def _walk(folder: Path, prefix: tuple[str, ...], root_name: str, tmp: Path, counter: list[int]) -> list[_Entry]:
+def _walk(
+    folder: Path, prefix: tuple[str, ...], root_name: str, tmp: Path, counter: list[int], label_root: str
+) -> list[_Entry]:
     entries: list[_Entry] = []
     for dirpath, dirnames, filenames in os.walk(folder):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "__MACOSX")
@@ -107,22 +111,25 @@ def _walk(folder: Path, prefix: tuple[str, ...], root_name: str, tmp: Path, coun
                 continue
             path = Path(dirpath) / name
             parts = prefix + rel_dir + (name,)
+            label = os.path.join(label_root, *rel_dir, name)
             if _sniff_bytes(path) == "zip":
-                entries.extend(_expand_zip(path, parts, root_name, tmp, counter))
+                entries.extend(_expand_zip(path, parts, root_name, tmp, counter, label))
             else:
-                entries.append(_Entry(path, parts, False, root_name))
+                entries.append(_Entry(path, parts, False, root_name, label))
     return entries
 
 
-def _expand_zip(path: Path, parts: tuple[str, ...], root_name: str, tmp: Path, counter: list[int]) -> list[_Entry]:
+def _expand_zip(
+    path: Path, parts: tuple[str, ...], root_name: str, tmp: Path, counter: list[int], label: str
+) -> list[_Entry]:
     counter[0] += 1
     target = tmp / f"zip{counter[0]}"
     try:
         with zipfile.ZipFile(path) as archive:
             archive.extractall(target)
     except (zipfile.BadZipFile, OSError, RuntimeError) as error:
-        raise LoadError(f"{path}: cannot read this zip archive ({error}); expected a zip of a Spotify export") from None
-    return _walk(target, parts, root_name, tmp, counter)
+        raise LoadError(f"{label}: cannot read this zip archive ({error}); expected a zip of a Spotify export") from None
+    return _walk(target, parts, root_name, tmp, counter, label)
 
 
 def _sniff_bytes(path: Path) -> str:
@@ -191,7 +198,7 @@ def _display(entry: _Entry) -> str:
 def _classify(entry: _Entry) -> tuple[str, list | None]:
     """Return (kind, records) or ('ignored', None); raise LoadError for unusable data files."""
     path = entry.path
-    name = _display(entry)
+    name = entry.label or _display(entry)
     claims_data = entry.direct or path.suffix.lower() in DATA_SUFFIXES
     sniffed = _sniff_bytes(path)
     if sniffed == "empty":
@@ -252,24 +259,24 @@ def resolve_paths(path: str | Path, tmp: Path) -> list[_Entry]:
             target = Path(match)
             rel = target.relative_to(base).parts if target.is_relative_to(base) else (target.name,)
             if target.is_dir():
-                entries.extend(_walk(target, rel, _person_name(base), tmp, counter))
+                entries.extend(_walk(target, rel, _person_name(base), tmp, counter, match))
             elif _sniff_bytes(target) == "zip":
-                entries.extend(_expand_zip(target, rel, _person_name(base), tmp, counter))
+                entries.extend(_expand_zip(target, rel, _person_name(base), tmp, counter, match))
             else:
-                entries.append(_Entry(target, rel, True, _person_name(target.parent)))
+                entries.append(_Entry(target, rel, True, _person_name(target.parent), match))
         return entries
     target = Path(text).expanduser()
     if not target.exists():
         raise LoadError(f"{text}: no such file or folder; {_EXPECTED}")
     if target.is_dir():
-        entries = _walk(target, (), _person_name(target), tmp, counter)
+        entries = _walk(target, (), _person_name(target), tmp, counter, text)
         if not entries:
             raise LoadError(f"{text}: the folder holds no files; {_EXPECTED}")
         return entries
     if _sniff_bytes(target) == "zip":
         stem = target.stem
-        return _expand_zip(target, (), stem, tmp, counter)
-    return [_Entry(target, (target.name,), True, _person_name(target.parent))]
+        return _expand_zip(target, (), stem, tmp, counter, text)
+    return [_Entry(target, (target.name,), True, _person_name(target.parent), text)]
 
 
 def discover(path: str | Path, tmp: Path, *, user_id: str | None, salt: str | None) -> tuple[list[InputFile], list[str]]:
@@ -301,7 +308,7 @@ def discover(path: str | Path, tmp: Path, *, user_id: str | None, salt: str | No
                     parts[index] = pseudonym(person, salt) + (".zip" if part.lower().endswith(".zip") else "")
             else:
                 person = user_id if user_id is not None else entry.root_name
-        files.append(InputFile(entry.path, "/".join(parts), kind, person, records))
+        files.append(InputFile(entry.path, "/".join(parts), kind, person, records, entry.label))
     if user_id is not None and len(people_from_folders) > 1:
         raise LoadError(
             f"{path}: the user_id option is for a single person's export, but this path holds the "

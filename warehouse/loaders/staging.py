@@ -148,13 +148,14 @@ CANONICAL_EXPECTED = (
 
 def stage_canonical(con: duckdb.DuckDBPyConnection, file: InputFile, *, user_id: str | None, salt: str | None) -> None:
     relation = relation_sql(file.kind, file.path)
-    columns = describe(con, relation, file.source, CANONICAL_EXPECTED)
+    label = file.label or file.source
+    columns = describe(con, relation, label, CANONICAL_EXPECTED)
     required = ["played_at", "ms_played", "track_id"] + ([] if user_id is not None else ["user_id"])
     missing = [name for name in required if name not in columns]
     if missing:
         present = ", ".join(name for name, _ in columns.values())
         raise LoadError(
-            f"{file.source}: missing column(s) {', '.join(missing)} (found: {present}); expected {CANONICAL_EXPECTED}"
+            f"{label}: missing column(s) {', '.join(missing)} (found: {present}); expected {CANONICAL_EXPECTED}"
         )
     user_sql = _text(columns, "user_id")
     if user_id is not None:
@@ -186,7 +187,7 @@ def stage_canonical(con: duckdb.DuckDBPyConnection, file: InputFile, *, user_id:
         con.execute(sql, [file.source])
     except duckdb.Error as error:
         first_line = str(error).splitlines()[0]
-        raise LoadError(f"{file.source}: cannot be read ({first_line}); expected {CANONICAL_EXPECTED}") from None
+        raise LoadError(f"{label}: cannot be read ({first_line}); expected {CANONICAL_EXPECTED}") from None
 
 
 USERS_EXPECTED = "a users file (CSV/Parquet) with columns user_id and timezone (an IANA zone name)"
@@ -194,14 +195,15 @@ USERS_EXPECTED = "a users file (CSV/Parquet) with columns user_id and timezone (
 
 def stage_users(con: duckdb.DuckDBPyConnection, kind: str, path, source: str, salt: str | None) -> None:
     relation = relation_sql(kind, path)
-    columns = describe(con, relation, source, USERS_EXPECTED)
+    label = str(path)
+    columns = describe(con, relation, label, USERS_EXPECTED)
     for alias in ("time_zone", "tz"):
         if "timezone" not in columns and alias in columns:
             columns["timezone"] = columns[alias]
     missing = [name for name in ("user_id", "timezone") if name not in columns]
     if missing:
         present = ", ".join(name for name, _ in columns.values())
-        raise LoadError(f"{source}: missing column(s) {', '.join(missing)} (found: {present}); expected {USERS_EXPECTED}")
+        raise LoadError(f"{label}: missing column(s) {', '.join(missing)} (found: {present}); expected {USERS_EXPECTED}")
     sql = f"""
         insert into {STAGED_USERS}
         select ?, row_number() over (), {_original_row_sql(columns, salt)},
@@ -212,7 +214,7 @@ def stage_users(con: duckdb.DuckDBPyConnection, kind: str, path, source: str, sa
         con.execute(sql, [source])
     except duckdb.Error as error:
         first_line = str(error).splitlines()[0]
-        raise LoadError(f"{source}: cannot be read ({first_line}); expected {USERS_EXPECTED}") from None
+        raise LoadError(f"{label}: cannot be read ({first_line}); expected {USERS_EXPECTED}") from None
 
 
 # --- Spotify exports, in Python -------------------------------------------------------------

@@ -1,0 +1,418 @@
+"""Loading a person's own listening history: formats, quarantine, reconciliation, privacy."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+import zipfile
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from warehouse.connection import WarehouseError, connect
+from warehouse.loaders import LoadError, LoadOptions, load_files
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "loaders"
+USERS = FIXTURES / "users" / "users.csv"
+SECRETS = ("198.51.100.23", "192.0.2.45", "203.0.113.77", "SecretAgent", "alice-secret-username")
+TABLES = ("raw.listening_events", "raw.users", "raw.quarantined_events", "raw.load_audit")
+
+
+@pytest.fixture
+def con(tmp_path):
+    connection = connect(tmp_path / "w.duckdb")
+    yield connection
+    connection.close()
+
+
+def _zip_export(tmp_path: Path) -> Path:
+    """A zip as Spotify sends it: a top folder around the person's files."""
+    target = tmp_path / "my_spotify_data.zip"
+    with zipfile.ZipFile(target, "w") as archive:
+        for file in sorted((FIXTURES / "spotify_account" / "alice").iterdir()):
+            archive.write(file, f"MyData/{file.name}")
+    return target
+
+
+def _parquet_events(tmp_path: Path) -> Path:
+    """Canonical Parquet with a time-zone-aware played_at column (converted to UTC on load)."""
+    target = tmp_path / "events.parquet"
+    table = pa.table(
+        {
+            "user_id": ["alice", "alice", "bob", None],
+            "played_at": pa.array(
+                [
+                    datetime(2024, 3, 31, 0, 59),
+                    datetime(2024, 3, 31, 1, 1),
+                    datetime(2024, 3, 31, 12, 0),
+                    datetime(2024, 3, 31, 13, 0),
+                ],
+                pa.timestamp("us", tz="UTC"),
+            ),
+            "ms_played": [100_000, 200_000, 300_000, 1000],
+            "track_id": ["trk_a", "trk_b", "trk_c", "trk_d"],
+            "skipped": [False, True, None, False],
+        }
+    )
+    pq.write_table(table, target)
+    return target
+
+
+def _counts(con) -> dict[str, int]:
+    counts = {}
+    for table in TABLES:
+        schema, name = table.split(".")
+        exists = con.execute(
+            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [schema, name]
+        ).fetchone()[0]
+        counts[table] = con.execute(f"select count(*) from {table}").fetchone()[0] if exists else -1
+    return counts
+
+
+def _all_text(con) -> str:
+    """Every varchar value of every table of the warehouse, joined."""
+    pieces = []
+    for schema, table, column in con.execute(
+        "select table_schema, table_name, column_name from information_schema.columns "
+        "where data_type = 'VARCHAR' and table_catalog = current_database()"
+    ).fetchall():
+        pieces += [str(v) for (v,) in con.execute(f'select "{column}" from {schema}."{table}"').fetchall()]
+    return "\n".join(pieces)
+
+
+def _quarantine(con, reason: str) -> list[tuple[str, int, str]]:
+    return con.execute(
+        "select source_file, row_number, original_row from raw.quarantined_events where reason = ? order by all",
+        [reason],
+    ).fetchall()
+
+
+ALL_FIXTURES = [
+    pytest.param(lambda tmp: (FIXTURES / "canonical", USERS, LoadOptions()), id="canonical CSV folder with a users file"),
+    pytest.param(lambda tmp: (_parquet_events(tmp), None, LoadOptions()), id="canonical Parquet with a zone-aware timestamp"),
+    pytest.param(lambda tmp: (str(FIXTURES / "canonical" / "*.csv"), USERS, LoadOptions()), id="a glob of CSV files"),
+    pytest.param(
+        lambda tmp: (FIXTURES / "spotify_account" / "alice", None, LoadOptions(timezone="Europe/Berlin")),
+        id="Spotify account data for one person",
+    ),
+    pytest.param(
+        lambda tmp: (FIXTURES / "spotify_extended", None, LoadOptions(user_id="alice")),
+        id="Spotify extended history mixing music podcasts and an audiobook",
+    ),
+    pytest.param(lambda tmp: (_zip_export(tmp), None, LoadOptions()), id="a zip of an export"),
+    pytest.param(lambda tmp: (FIXTURES / "people", None, LoadOptions()), id="a folder of two people's folders"),
+]
+
+
+@pytest.mark.parametrize("make", ALL_FIXTURES)
+def test_every_row_is_loaded_quarantined_or_a_counted_duplicate(con, tmp_path, make):
+    events, users, options = make(tmp_path)
+    report = load_files(con, events, users, options)
+    assert report.rows_read > 0
+    assert report.rows_read == report.rows_loaded + report.rows_quarantined + report.rows_duplicate
+    assert con.execute("select count(*) from raw.listening_events").fetchone()[0] == report.rows_loaded
+    quarantined_events = con.execute(
+        "select count(*) from raw.quarantined_events where row_kind = 'event' and load_id = ?", [report.load_id]
+    ).fetchone()[0]
+    assert quarantined_events == report.rows_quarantined
+    assert sum(report.quarantined_by_reason.values()) == report.rows_quarantined
+    audit = con.execute(
+        "select rows_read, rows_loaded, rows_quarantined, rows_duplicate from raw.load_audit"
+    ).fetchall()
+    assert audit == [(report.rows_read, report.rows_loaded, report.rows_quarantined, report.rows_duplicate)]
+    assert report.first_date is not None and report.first_date <= report.last_date
+    assert report.summary_lines()
+
+
+@pytest.mark.parametrize("make", ALL_FIXTURES)
+def test_loading_the_same_files_twice_adds_no_event(con, tmp_path, make):
+    events, users, options = make(tmp_path)
+    first = load_files(con, events, users, options)
+    before = con.execute("select count(*) from raw.listening_events").fetchone()[0]
+    second = load_files(con, events, users, options)
+    assert con.execute("select count(*) from raw.listening_events").fetchone()[0] == before
+    assert second.rows_loaded == 0
+    assert second.rows_duplicate == first.rows_loaded + first.rows_duplicate
+    assert second.first_date is None
+
+
+@pytest.mark.parametrize(
+    "row, reason",
+    [
+        pytest.param(2, "missing user", id="a row without a user"),
+        pytest.param(3, "missing track", id="a row without a track"),
+        pytest.param(4, "unparsable timestamp", id="a timestamp that is not a time"),
+        pytest.param(5, "unparsable timestamp", id="an impossible date such as 30 February"),
+        pytest.param(6, "timestamp before 2000", id="a play before 2000"),
+        pytest.param(7, "timestamp more than a day in the future", id="a play far in the future"),
+        pytest.param(8, "negative ms_played", id="a negative duration"),
+        pytest.param(9, "ms_played over 24 h", id="a duration over a day"),
+        pytest.param(10, "unparsable ms_played", id="a duration that is not a number"),
+        pytest.param(11, "unknown time zone 'Mars/Olympus'", id="a user whose zone is not an IANA name"),
+    ],
+)
+def test_each_bad_canonical_row_lands_in_quarantine_with_its_reason(con, row, reason):
+    load_files(con, FIXTURES / "canonical" / "bad_rows.csv", USERS)
+    rows = _quarantine(con, reason)
+    assert ("bad_rows.csv", row) in [(source, number) for source, number, _ in rows]
+
+
+def test_a_user_with_an_unknown_zone_is_quarantined_with_the_zone_named(con):
+    report = load_files(con, FIXTURES / "canonical", USERS)
+    user_rows = con.execute(
+        "select source_file, reason, original_row from raw.quarantined_events where row_kind = 'user'"
+    ).fetchall()
+    assert [(source, reason) for source, reason, _ in user_rows] == [("users.csv", "unknown time zone 'Mars/Olympus'")]
+    assert "carol" in user_rows[0][2]
+    assert report.user_rows_quarantined == 1
+    assert con.execute("select count(*) from raw.users where user_id = 'carol'").fetchone()[0] == 0
+    assert con.execute("select count(*) from raw.listening_events where user_id = 'carol'").fetchone()[0] == 0
+    zones = dict(con.execute("select user_id, timezone from raw.users").fetchall())
+    assert zones["alice"] == "Europe/Berlin" and zones["dave"] == "UTC"  # dave's zone is blank: UTC
+    assert report.assumed_timezones == {"erin": "UTC"}  # erin is in no users file
+
+
+@pytest.mark.parametrize(
+    "path, reason, count",
+    [
+        pytest.param("spotify_account/alice", "missing track", 1, id="account data without a track name"),
+        pytest.param("spotify_account/alice", "negative ms_played", 1, id="account data with a negative duration"),
+        pytest.param("spotify_account/alice", "unparsable timestamp", 1, id="account data with a garbled end time"),
+        pytest.param("spotify_account/alice", "not a music play: podcast episode", 1, id="account data podcast file"),
+        pytest.param("spotify_extended", "not a music play: podcast episode", 2, id="extended podcast episodes"),
+        pytest.param("spotify_extended", "not a music play: audiobook", 1, id="extended audiobook chapter"),
+        pytest.param("spotify_extended", "timestamp before 2000", 1, id="extended play before 2000"),
+        pytest.param("people", "ms_played over 24 h", 1, id="an absurd duration in a person's folder"),
+    ],
+)
+def test_each_bad_spotify_row_lands_in_quarantine_with_its_reason(con, path, reason, count):
+    report = load_files(con, FIXTURES / path, options=LoadOptions(user_id="alice") if "extended" in path else LoadOptions())
+    assert len(_quarantine(con, reason)) == count
+    assert report.quarantined_by_reason[reason] == count
+
+
+def test_non_music_plays_are_counted_and_kept_out_of_events(con):
+    report = load_files(con, FIXTURES / "spotify_extended", options=LoadOptions(user_id="alice"))
+    assert report.rows_non_music == 3
+    assert report.rows_duplicate == 1  # the same play listed twice
+    assert report.rows_loaded == 5
+    assert con.execute("select max(ms_played) from raw.listening_events").fetchone()[0] < 1_000_000
+    assert con.execute("select rows_non_music from raw.load_audit").fetchone()[0] == 3
+
+
+def test_start_is_end_minus_ms_played(con):
+    load_files(con, FIXTURES / "spotify_account" / "alice")
+    played_at = dict(
+        con.execute(
+            "select track_id, played_at from raw.listening_events where ms_played = 268000 and played_at < '2024-04-01'"
+        ).fetchall()
+    )
+    # endTime "2024-03-30 23:59" minus 268 s
+    assert list(played_at.values()) == [datetime(2024, 3, 30, 23, 59) - timedelta(milliseconds=268000)]
+    load_files(con, FIXTURES / "spotify_extended", options=LoadOptions(user_id="ext"))
+    start = con.execute(
+        "select played_at from raw.listening_events where user_id = 'ext' and ms_played = 213000"
+    ).fetchone()[0]
+    assert start == datetime(2023, 1, 5, 21, 13, 45) - timedelta(milliseconds=213000)
+
+
+def test_the_daylight_saving_night_keeps_every_play(con):
+    """Europe/Berlin skips 02:00-03:00 local on 2024-03-31 (01:00 UTC): UTC storage loses nothing."""
+    load_files(con, FIXTURES / "canonical" / "events.csv", USERS)
+    around = con.execute(
+        "select played_at from raw.listening_events where user_id = 'alice' "
+        "and played_at between '2024-03-30 23:00' and '2024-03-31 03:00' order by 1"
+    ).fetchall()
+    assert [row[0] for row in around] == [
+        datetime(2024, 3, 30, 23, 58),
+        datetime(2024, 3, 31, 0, 30),
+        datetime(2024, 3, 31, 1, 10),  # given as 03:10+02:00
+        datetime(2024, 3, 31, 1, 30),  # no zone: read as UTC
+        datetime(2024, 3, 31, 2, 0),  # epoch milliseconds
+    ]
+
+
+def test_unicode_names_give_stable_distinct_ids(con, tmp_path):
+    load_files(con, FIXTURES / "spotify_account" / "alice")
+    artists = con.execute("select count(distinct artist_id) from raw.listening_events").fetchone()[0]
+    assert artists == 3  # Sigur Rós, Beyoncé, 坂本龍一
+    first = con.execute("select track_id from raw.listening_events order by played_at").fetchall()
+    con2 = connect(tmp_path / "other.duckdb")
+    load_files(con2, FIXTURES / "spotify_account" / "alice")
+    assert con2.execute("select track_id from raw.listening_events order by played_at").fetchall() == first
+    con2.close()
+
+
+def test_a_later_export_adds_only_its_new_days(con):
+    first = load_files(con, FIXTURES / "spotify_account" / "alice", options=LoadOptions(user_id="alice"))
+    later = load_files(con, FIXTURES / "spotify_account_later", options=LoadOptions())
+    assert later.rows_duplicate == 2 and later.rows_loaded == 2
+    assert (later.first_date.isoformat(), later.last_date.isoformat()) == ("2024-04-09", "2024-04-10")
+    assert first.last_date.isoformat() == "2024-04-02"
+    canonical = load_files(con, FIXTURES / "canonical", USERS)
+    later_csv = load_files(con, FIXTURES / "canonical_later")
+    assert later_csv.rows_duplicate == 1 and later_csv.rows_loaded == 2
+    assert later_csv.first_date.isoformat() == "2024-04-05"
+    assert canonical.rows_duplicate == 1  # bob's repeated row in the same file
+
+
+def test_two_peoples_folders_become_two_users_and_ignored_files_are_listed(con):
+    report = load_files(con, FIXTURES / "people")
+    users = [row[0] for row in con.execute("select distinct user_id from raw.listening_events order by 1").fetchall()]
+    assert users == ["alice", "bob"]
+    assert report.files_ignored == ["bob/MyData/Identity.json"]
+    sources = {row[0] for row in con.execute("select distinct source from raw.listening_events").fetchall()}
+    assert sources == {"alice/StreamingHistory_music_0.json", "bob/MyData/StreamingHistory0.json"}
+
+
+def test_a_zip_export_reads_like_its_folder_and_ignores_non_history_files(con, tmp_path):
+    report = load_files(con, _zip_export(tmp_path), options=LoadOptions(user_id="alice"))
+    assert sorted(report.files_ignored) == ["MyData/Playlist1.json", "MyData/SearchQueries.json", "MyData/Userdata.json"]
+    assert report.rows_loaded == 7
+    assert con.execute("select distinct user_id from raw.listening_events").fetchall() == [("alice",)]
+    assert report.assumed_timezones == {"alice": "UTC"}
+    assert any("time zone assumed: UTC" in line for line in report.summary_lines())
+
+
+def test_the_export_folder_name_is_the_user_id_by_default(con):
+    load_files(con, FIXTURES / "spotify_account" / "alice")
+    assert con.execute("select distinct user_id from raw.listening_events").fetchall() == [("alice",)]
+
+
+def test_format_is_detected_from_content_on_a_renamed_file(con, tmp_path):
+    renamed = tmp_path / "alice" / "history.dat"
+    renamed.parent.mkdir()
+    shutil.copy(FIXTURES / "spotify_extended" / "endsong_0.json", renamed)
+    csv_renamed = tmp_path / "plays.txt"
+    shutil.copy(FIXTURES / "canonical" / "events.csv", csv_renamed)
+    parquet_renamed = tmp_path / "plays.bin"
+    shutil.copy(_parquet_events(tmp_path), parquet_renamed)
+    assert load_files(con, renamed).rows_loaded == 2
+    assert con.execute("select distinct user_id from raw.listening_events").fetchall() == [("alice",)]
+    assert load_files(con, csv_renamed).rows_loaded == 8 - 1
+    assert load_files(con, parquet_renamed).rows_loaded == 3
+
+
+def test_a_csv_with_extra_and_missing_optional_columns_loads(con):
+    report = load_files(con, FIXTURES / "canonical" / "extra_and_missing_columns.csv")
+    assert (report.rows_loaded, report.rows_quarantined) == (1, 1)
+    row = con.execute("select platform, artist_id, skipped from raw.listening_events").fetchone()
+    assert row == (None, None, None)
+
+
+def test_no_ip_address_user_agent_or_username_reaches_the_warehouse(con, tmp_path):
+    load_files(con, FIXTURES / "spotify_extended", options=LoadOptions(user_id="alice"))
+    load_files(con, FIXTURES / "canonical", USERS)
+    load_files(con, _zip_export(tmp_path), options=LoadOptions(user_id="zip"))
+    text = _all_text(con)
+    assert "Science Weekly" in text  # the scan does see quarantined original rows
+    for secret in SECRETS:
+        assert secret not in text
+    for key in ("ip_addr", "user_agent", "username"):
+        assert f'"{key}' not in text
+
+
+def test_pseudonymised_ids_are_stable_and_hide_the_raw_ids(con, tmp_path):
+    options = LoadOptions(pseudonymize_salt="pepper")
+    load_files(con, FIXTURES / "people", options=options)
+    load_files(con, FIXTURES / "canonical", USERS, options)
+    ids = {row[0] for row in con.execute("select user_id from raw.listening_events union select user_id from raw.users").fetchall()}
+    assert ids and all(user.startswith("u_") for user in ids)
+    text = _all_text(con)
+    for raw in ('"alice"', '"bob"', '"carol"', "alice/", "bob/"):
+        assert raw not in text
+    other = connect(tmp_path / "again.duckdb")
+    load_files(other, FIXTURES / "people", options=options)
+    again = {row[0] for row in other.execute("select user_id from raw.listening_events").fetchall()}
+    assert again <= ids
+    load_files(other, FIXTURES / "people", options=LoadOptions(pseudonymize_salt="salt"))
+    assert {row[0] for row in other.execute("select user_id from raw.listening_events").fetchall()} - again
+    other.close()
+
+
+def _write_bytes(tmp_path: Path, name: str, data: bytes) -> Path:
+    target = tmp_path / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data)
+    return target
+
+
+FILE_ERRORS = [
+    pytest.param(lambda tmp: FIXTURES / "broken" / "StreamingHistory_music_0.json", "not valid JSON", id="truncated JSON"),
+    pytest.param(lambda tmp: FIXTURES / "broken" / "empty.csv", "empty", id="an empty file"),
+    pytest.param(lambda tmp: FIXTURES / "broken" / "wrong_columns.csv", "none of the expected columns", id="a CSV of something else"),
+    pytest.param(
+        lambda tmp: _write_bytes(tmp, "image.json", b"\x89PNG\r\n\x1a\n\x00\x00\x00binary"),
+        "not a JSON, CSV or Parquet file",
+        id="a binary file",
+    ),
+    pytest.param(
+        lambda tmp: _write_bytes(tmp, "plays.csv", b"user_id,played_at\nalice,2024-01-01\n"),
+        "missing column(s) ms_played, track_id",
+        id="a CSV missing required columns",
+    ),
+    pytest.param(
+        lambda tmp: FIXTURES / "spotify_account" / "alice" / "Userdata.json",
+        "not listening history",
+        id="a JSON file that is not listening history",
+    ),
+    pytest.param(lambda tmp: tmp / "missing-folder", "no such file or folder", id="a path that does not exist"),
+]
+
+
+@pytest.mark.parametrize("make, expected", FILE_ERRORS)
+def test_a_bad_file_raises_one_clear_error_and_writes_nothing(con, tmp_path, make, expected):
+    load_files(con, FIXTURES / "canonical", USERS)
+    before = _counts(con)
+    bad = make(tmp_path)
+    with pytest.raises(LoadError) as caught:
+        load_files(con, bad, USERS)
+    assert isinstance(caught.value, WarehouseError)
+    assert expected in str(caught.value)
+    assert Path(bad).name in str(caught.value)
+    assert _counts(con) == before
+
+
+def test_a_bad_file_inside_a_folder_fails_the_whole_load(con, tmp_path):
+    folder = tmp_path / "export"
+    shutil.copytree(FIXTURES / "spotify_account" / "alice", folder)
+    shutil.copy(FIXTURES / "broken" / "StreamingHistory_music_0.json", folder / "StreamingHistory_music_9.json")
+    before = _counts(con)
+    with pytest.raises(LoadError, match="StreamingHistory_music_9.json"):
+        load_files(con, folder)
+    assert _counts(con) == before  # no table created, nothing half-loaded
+    assert con.execute("select count(*) from duckdb_tables() where temporary").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize(
+    "options, expected",
+    [
+        pytest.param(LoadOptions(timezone="Mars/Olympus"), "timezone option 'Mars/Olympus'", id="an unknown zone option"),
+        pytest.param(LoadOptions(user_id="x"), "several people", id="a user id option for many people"),
+    ],
+)
+def test_bad_options_raise_a_load_error(con, options, expected):
+    with pytest.raises(LoadError, match=expected):
+        load_files(con, FIXTURES / "people", options=options)
+
+
+def test_a_hundred_thousand_row_extended_export_loads_in_seconds(con, tmp_path):
+    template = json.loads((FIXTURES / "spotify_extended" / "Streaming_History_Audio_2024_0.json").read_text())[0]
+    rows = []
+    start = datetime(2022, 1, 1)
+    for i in range(100_000):
+        row = dict(template)
+        row["ts"] = (start + timedelta(seconds=181 * i)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        row["master_metadata_track_name"] = f"Track {i % 5000}"
+        rows.append(row)
+    folder = tmp_path / "big"
+    folder.mkdir()
+    (folder / "Streaming_History_Audio_2022-2023_0.json").write_text(json.dumps(rows))
+    began = time.perf_counter()
+    report = load_files(con, folder)
+    assert report.rows_loaded == 100_000
+    assert time.perf_counter() - began < 15
