@@ -1,0 +1,25 @@
+"""Shared fixtures: every test gets its own warehouse file; the dbt manifest is built once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from warehouse.paths import WAREHOUSE_ENV_VAR
+
+
+@pytest.fixture
+def warehouse_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh warehouse path, also exported as $LISTENING_WAREHOUSE for dbt."""
+    path = tmp_path / "warehouse.duckdb"
+    monkeypatch.setenv(WAREHOUSE_ENV_VAR, str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def dbt_manifest() -> Path:
+    """``dbt parse`` once per session: the dbt assets cannot be defined without the manifest."""
+    from orchestration.dbt import prepare_manifest
+
+    return prepare_manifest()

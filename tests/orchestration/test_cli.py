@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from orchestration.cli import format_table, main, run_stages
+
+
+@pytest.fixture
+def small_warehouse(warehouse_file):
+    con = duckdb.connect(str(warehouse_file))
+    con.execute("create schema analytics")
+    con.execute("create table analytics.user_day_verdicts as select * from (values ('u1', 'both'), ('u2', 'normal'), ('u3', 'normal')) t(user_id, verdict)")
+    con.close()
+    return warehouse_file
+
+
+def test_query_prints_a_table_of_the_result(small_warehouse, capsys):
+    code = main(["query", "select verdict, count(*) as n from analytics.user_day_verdicts group by 1 order by 1", "--warehouse", str(small_warehouse)])
+    output = capsys.readouterr().out.splitlines()
+    assert code == 0
+    assert output[0].split() == ["verdict", "n"]
+    assert [line.split() for line in output[2:]] == [["both", "1"], ["normal", "2"]]
+
+
+@pytest.mark.parametrize(
+    ("sql", "expected"),
+    [
+        pytest.param("delete from analytics.user_day_verdicts", "read-only", id="a write statement is refused because the connection is read-only"),
+        pytest.param("selec 1", "syntax error", id="a syntax error is reported in one line"),
+        pytest.param("select * from no_such_table", "no_such_table", id="an unknown table is named"),
+    ],
+)
+def test_bad_queries_fail_with_one_clear_line(small_warehouse, capsys, sql, expected):
+    code = main(["query", sql, "--warehouse", str(small_warehouse)])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert captured.out == ""
+    error_lines = captured.err.strip().splitlines()
+    assert len(error_lines) == 1 and expected in error_lines[0].lower()
+    assert "Traceback" not in captured.err
+    with duckdb.connect(str(small_warehouse), read_only=True) as con:
+        assert con.execute("select count(*) from analytics.user_day_verdicts").fetchone()[0] == 3
+
+
+def test_query_on_a_missing_warehouse_says_what_to_do(tmp_path, capsys):
+    code = main(["query", "select 1", "--warehouse", str(tmp_path / "absent.duckdb")])
+    error = capsys.readouterr().err
+    assert code == 2 and "does not exist" in error and "make run" in error
+    assert not (tmp_path / "absent.duckdb").exists()
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        pytest.param(["run", "--no-such-option"], id="an unknown option"),
+        pytest.param(["run", "--days", "zero"], id="a non-numeric day count"),
+        pytest.param(["run", "--start", "2024-13-01"], id="an impossible start date"),
+        pytest.param(["frobnicate"], id="an unknown command"),
+    ],
+)
+def test_bad_arguments_fail_with_one_line_and_no_traceback(capsys, arguments):
+    code = main(arguments)
+    error = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert len(error) == 1 and error[0].startswith("listening-anomalies: error:")
+
+
+def test_query_output_is_capped_with_a_note(small_warehouse, capsys):
+    main(["query", "select * from range(10)", "--warehouse", str(small_warehouse), "--max-rows", "3"])
+    output = capsys.readouterr().out.splitlines()
+    assert len(output) == 2 + 3 + 1 and "first 3 rows" in output[-1]
+
+
+def test_format_table_aligns_columns_and_shows_nulls():
+    table = format_table(["a", "long_name"], [(1, None), (22.5, "x")])
+    lines = table.splitlines()
+    assert lines[0].index("long_name") == lines[2].index("NULL") == lines[3].index("x")
+
+
+def test_the_main_flow_alternates_partitioned_and_unpartitioned_runs():
+    stages = run_stages(loading=True)
+    assert [stage.partitioned for stage in stages] == [True, False, True, False]
+    assert "raw_listening_events" in stages[0].asset_names
+    assert "raw_listening_events" not in run_stages(loading=False)[0].asset_names
