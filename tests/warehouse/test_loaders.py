@@ -416,3 +416,19 @@ def test_a_hundred_thousand_row_extended_export_loads_in_seconds(con, tmp_path):
     report = load_files(con, folder)
     assert report.rows_loaded == 100_000
     assert time.perf_counter() - began < 15
+
+
+def test_a_users_file_with_a_conflicting_zone_keeps_the_first(con, tmp_path):
+    users = _write_bytes(tmp_path, "people.csv", b"user_id,timezone\nalice,Europe/Berlin\nalice,Asia/Tokyo\nalice,Europe/Berlin\n")
+    report = load_files(con, FIXTURES / "spotify_account" / "alice", users)
+    assert con.execute("select timezone from raw.users where user_id = 'alice'").fetchone() == ("Europe/Berlin",)
+    assert report.user_rows_quarantined == 1
+    assert report.assumed_timezones == {}
+    assert _quarantine(con, "conflicting time zone for user (kept 'Europe/Berlin')")[0][:2] == ("people.csv", 2)
+
+
+def test_the_user_id_option_fills_a_csv_without_a_user_column(con, tmp_path):
+    plays = _write_bytes(tmp_path, "mine.csv", b"played_at;ms_played;track_id\n2024-06-01T10:00:00Z;1000;t1\n")
+    report = load_files(con, plays, options=LoadOptions(user_id="me", timezone="Asia/Tokyo"))
+    assert report.rows_loaded == 1
+    assert con.execute("select user_id, timezone from raw.users").fetchall() == [("me", "Asia/Tokyo")]
