@@ -1,0 +1,17 @@
+"""Synthetic listening-behaviour simulator (see docs/simulation.md).
+
+>>> from warehouse.simulator import SimulationConfig, simulate_users, simulate_window
+"""
+
+from warehouse.simulator.config import ANOMALY_TYPES, BENIGN_SCENARIOS, PERSONAS, SimulationConfig
+from warehouse.simulator.simulate import SimulatedWindow, simulate_users, simulate_window
+
+__all__ = [
+    "ANOMALY_TYPES",
+    "BENIGN_SCENARIOS",
+    "PERSONAS",
+    "SimulatedWindow",
+    "SimulationConfig",
+    "simulate_users",
+    "simulate_window",
+]
