@@ -97,6 +97,36 @@ RAW_TABLE_DDL = {
             scenario varchar not null
         )
     """,
+    # Every input row of a file load that was not loaded, with its reason (never IPs, user agents or usernames).
+    "raw.quarantined_events": """
+        create table if not exists raw.quarantined_events (
+            quarantine_id varchar not null,
+            load_id varchar not null,
+            row_kind varchar not null,       -- 'event' or 'user' (a users-file row)
+            source_file varchar not null,
+            row_number bigint not null,
+            reason varchar not null,
+            original_row varchar,
+            loaded_at timestamp not null
+        )
+    """,
+    # One row per file load: rows_read = rows_loaded + rows_quarantined + rows_duplicate.
+    "raw.load_audit": """
+        create table if not exists raw.load_audit (
+            load_id varchar not null,
+            loaded_at timestamp not null,
+            rows_read bigint not null,
+            rows_loaded bigint not null,
+            rows_quarantined bigint not null,
+            rows_duplicate bigint not null,
+            rows_non_music bigint not null,
+            first_played_at timestamp,
+            last_played_at timestamp,
+            files_read bigint,
+            files_ignored bigint,
+            user_rows_quarantined bigint
+        )
+    """,
 }
 
 # A play is identified by who played what, when, for how long: the same play loaded twice gets

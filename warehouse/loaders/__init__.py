@@ -11,6 +11,5 @@ histories, as files, folders, globs or zips; see docs/loading.md.
 from warehouse.loaders.errors import LoadError
 from warehouse.loaders.load import load_files
 from warehouse.loaders.options import LoadOptions, LoadReport
-from warehouse.loaders.tables import LOADER_TABLE_DDL, ensure_loader_tables
 
-__all__ = ["LoadError", "LoadOptions", "LoadReport", "load_files", "LOADER_TABLE_DDL", "ensure_loader_tables"]
+__all__ = ["LoadError", "LoadOptions", "LoadReport", "load_files"]

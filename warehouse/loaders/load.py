@@ -26,7 +26,7 @@ from warehouse.loaders.staging import (
     stage_spotify,
     stage_users,
 )
-from warehouse.loaders.tables import ensure_loader_tables
+from warehouse.store import ensure_raw_tables
 from warehouse.store import table_exists
 
 MAX_MS_PLAYED = 24 * 60 * 60 * 1000
@@ -298,7 +298,7 @@ def _fill_report(con: duckdb.DuckDBPyConnection, report: LoadReport, assumed_zon
 def _write(con: duckdb.DuckDBPyConnection, report: LoadReport, assumed_zone: str) -> None:
     load_id = report.load_id
     with transaction(con):
-        ensure_loader_tables(con)
+        ensure_raw_tables(con)
         loaded_at = con.execute("select now()::timestamptz at time zone 'UTC'").fetchone()[0]
         con.execute(
             "insert or replace into raw.users (user_id, timezone) "

@@ -60,6 +60,21 @@ class LoadReport:
     def reconciles(self) -> bool:
         return self.rows_read == self.rows_loaded + self.rows_quarantined + self.rows_duplicate
 
+    def metadata(self) -> dict[str, object]:
+        """The counts as flat key/value pairs (for run metadata)."""
+        return {
+            "rows_read": self.rows_read,
+            "rows_loaded": self.rows_loaded,
+            "rows_quarantined": self.rows_quarantined,
+            "rows_duplicate": self.rows_duplicate,
+            "rows_non_music": self.rows_non_music,
+            "files_read": len(self.files_read),
+            "files_ignored": len(self.files_ignored),
+            "first_date": str(self.first_date),
+            "last_date": str(self.last_date),
+            **{f"quarantined: {reason}": count for reason, count in sorted(self.quarantined_by_reason.items())},
+        }
+
     def summary_lines(self) -> list[str]:
         """Lines a person can read, for printing after a load."""
         lines = [
