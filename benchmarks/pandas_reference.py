@@ -1,0 +1,331 @@
+"""REFERENCE ONLY: the user-day features, baselines and rule flags as a data scientist's pandas notebook.
+
+This is *not* part of the pipeline. It is the baseline the benchmark compares the dbt models
+against: load every event into one DataFrame, ``groupby`` per user and local day, time-based
+``rolling`` windows per user for the point-in-time median/IQR baselines, and the ">= 2
+independent families" rule. It follows the semantics of the dbt models
+(``stg_listening__events``, ``int_user_entities_first_seen``, ``int_user_day_hours``,
+``user_day_features``, ``user_day_baselines``, ``user_day_rule_flags``) closely enough that
+:func:`compare_features` can check it against dbt's output on the same events.
+
+The thresholds are read from ``dbt_project/dbt_project.yml`` (vars) and the signal list from
+``dbt_project/macros/signals.sql``, so the reference and the models never disagree on
+configuration.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
+
+EVENT_COLUMNS = [
+    "event_id", "user_id", "played_at", "ms_played", "track_id", "artist_id", "skipped", "platform", "country",
+]
+
+# Features compared with dbt's user_day_features by the sanity check.
+SIMPLE_FEATURES = [
+    "play_count", "minutes_played", "distinct_tracks", "distinct_artists", "skip_rate", "short_play_share",
+    "night_share", "active_hours", "median_play_seconds", "top_track_share",
+]
+DERIVED_FEATURES = [
+    "longest_session_minutes", "new_track_share", "new_artist_share", "top_artist_share", "country_count",
+    "platform_count", "new_country_count", "new_platform_count", "inter_play_gap_cv", "distinct_play_length_share",
+    "overlapping_play_share", "unusual_hour_share",
+]
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+def dbt_vars() -> dict:
+    """The var defaults of dbt_project.yml."""
+    with open(DBT_PROJECT_DIR / "dbt_project.yml") as handle:
+        return yaml.safe_load(handle)["vars"]
+
+
+_SIGNAL_PATTERN = re.compile(
+    r"'metric':\s*'(?P<metric>\w+)',\s*'family':\s*'(?P<family>\w+)',\s*'direction':\s*'(?P<direction>\w+)',"
+    r"\s*'scale_floor':\s*(?P<floor>[0-9.]+),\s*'min_change_var':\s*'(?P<min_change_var>\w+)'"
+)
+
+
+def deviation_signals() -> list[dict]:
+    """The signals of macros/signals.sql: metric, family, direction, scale floor, min-change var."""
+    text = (DBT_PROJECT_DIR / "macros" / "signals.sql").read_text()
+    signals = [
+        {
+            "metric": m["metric"],
+            "family": m["family"],
+            "direction": m["direction"],
+            "scale_floor": float(m["floor"]),
+            "min_change_var": m["min_change_var"],
+        }
+        for m in _SIGNAL_PATTERN.finditer(text)
+    ]
+    if not signals:
+        raise RuntimeError("no signals found in dbt_project/macros/signals.sql (format changed?)")
+    return signals
+
+
+FAMILIES = ["volume", "continuity", "timing", "content", "engagement", "context"]
+
+
+# --------------------------------------------------------------------------- the notebook
+
+
+@dataclass
+class ReferenceResult:
+    features: pd.DataFrame
+    baselines: pd.DataFrame
+    flags: pd.DataFrame
+    seconds: dict = field(default_factory=dict)
+
+
+def localise(events: pd.DataFrame, users: pd.DataFrame) -> pd.DataFrame:
+    """Cell 1: plays in the user's local time (stg_listening__events)."""
+    df = events.merge(users[["user_id", "timezone"]], on="user_id", how="left")
+    df["timezone"] = df["timezone"].fillna("UTC")
+    utc = df["played_at"].dt.tz_localize("UTC")
+    local = pd.Series(pd.NaT, index=df.index, dtype="datetime64[us]")
+    for zone, rows in df.groupby("timezone").groups.items():
+        local.loc[rows] = utc.loc[rows].dt.tz_convert(zone).dt.tz_localize(None).astype("datetime64[us]")
+    df["played_at_local"] = local
+    df["listen_date"] = df["played_at_local"].dt.normalize()
+    df["local_hour"] = df["played_at_local"].dt.hour
+    df["play_seconds"] = df["ms_played"] / 1000.0
+    df["started"] = (df["played_at"] - pd.Timestamp("1970-01-01")).dt.total_seconds()
+    df["ended"] = df["started"] + df["play_seconds"]
+    df["artist_id"] = df["artist_id"].fillna("unknown-artist:" + df["track_id"])
+    df["skipped"] = df["skipped"].fillna(False).astype(bool)
+    df["platform"] = df["platform"].fillna("unknown")
+    df["country"] = df["country"].fillna("unknown")
+    return df
+
+
+def window(df: pd.DataFrame, start: date, end: date) -> pd.DataFrame:
+    """The plays a dbt run over UTC partitions [start, end) sees: local days [start - 1, end)."""
+    ts = lambda d: pd.Timestamp(d)  # noqa: E731
+    keep = (
+        (df["played_at"] >= ts(start - timedelta(days=2)))
+        & (df["played_at"] < ts(end + timedelta(days=1)))
+        & (df["listen_date"] >= ts(start - timedelta(days=1)))
+        & (df["listen_date"] < ts(end))
+    )
+    return df.loc[keep]
+
+
+def user_day_features(df: pd.DataFrame, v: dict) -> pd.DataFrame:
+    """Cell 2: one row per user and local day (user_day_features)."""
+    keys = ["user_id", "listen_date"]
+
+    # novelty: the first local day each user played each track / artist / country / platform
+    for entity in ["track_id", "artist_id", "country", "platform"]:
+        first = df.groupby(["user_id", entity])["listen_date"].transform("min")
+        df[f"is_new_{entity}"] = first == df["listen_date"]
+
+    # sequence within the day: gaps, sessions, overlaps
+    df = df.sort_values(["user_id", "listen_date", "started", "event_id"])
+    g = df.groupby(keys, sort=False)
+    df["gap"] = g["started"].diff()
+    df["latest_end"] = g["ended"].cummax()
+    df["prev_end"] = df.groupby(keys, sort=False)["latest_end"].shift()
+    df["session_start"] = df["prev_end"].isna() | (df["started"] - df["prev_end"] > v["session_gap_minutes"] * 60)
+    df["overlapping"] = df["prev_end"] > df["started"] + 1
+    df["session"] = df.groupby(keys, sort=False)["session_start"].cumsum()
+    sessions = df.groupby(keys + ["session"]).agg(first=("started", "min"), last=("ended", "max"))
+    sessions["minutes"] = (sessions["last"] - sessions["first"]) / 60.0
+    longest = sessions.groupby(level=[0, 1])["minutes"].max().rename("longest_session_minutes")
+
+    df["short"] = df["play_seconds"] < v["short_play_seconds"]
+    df["night"] = (df["local_hour"] >= v["night_start_hour"]) & (df["local_hour"] < v["night_end_hour"])
+    df["play_second_bucket"] = np.floor(df["play_seconds"])
+
+    daily = df.groupby(keys).agg(
+        timezone=("timezone", "max"),
+        play_count=("track_id", "size"),
+        ms_played=("ms_played", "sum"),
+        distinct_tracks=("track_id", "nunique"),
+        distinct_artists=("artist_id", "nunique"),
+        skip_rate=("skipped", "mean"),
+        short_play_share=("short", "mean"),
+        median_play_seconds=("play_seconds", "median"),
+        night_share=("night", "mean"),
+        active_hours=("local_hour", "nunique"),
+        new_track_share=("is_new_track_id", "mean"),
+        new_artist_share=("is_new_artist_id", "mean"),
+        country_count=("country", "nunique"),
+        platform_count=("platform", "nunique"),
+        gap_std=("gap", "std"),
+        gap_mean=("gap", "mean"),
+        distinct_lengths=("play_second_bucket", "nunique"),
+        overlapping_play_share=("overlapping", "mean"),
+    )
+    daily["minutes_played"] = daily.pop("ms_played") / 60000.0
+    daily["inter_play_gap_cv"] = daily.pop("gap_std") / daily.pop("gap_mean").replace(0, np.nan)
+    daily["distinct_play_length_share"] = daily.pop("distinct_lengths") / daily["play_count"]
+    daily["top_track_share"] = df.groupby(keys + ["track_id"]).size().groupby(level=[0, 1]).max() / daily["play_count"]
+    daily["top_artist_share"] = df.groupby(keys + ["artist_id"]).size().groupby(level=[0, 1]).max() / daily["play_count"]
+    daily["longest_session_minutes"] = longest
+
+    # new countries / platforms: entities whose first day is this day
+    for entity, column in [("country", "new_country_count"), ("platform", "new_platform_count")]:
+        firsts = df.loc[df[f"is_new_{entity}"], keys + [entity]].drop_duplicates()
+        daily[column] = firsts.groupby(keys).size()
+        daily[column] = daily[column].fillna(0).astype("int64")
+
+    # unusual hours: hours of the day the user played nothing in during the previous N days
+    hours = df.groupby(["user_id", "local_hour", "listen_date"]).size().rename("plays").reset_index()
+    hours = hours.sort_values(["user_id", "local_hour", "listen_date"])
+    previous = hours.groupby(["user_id", "local_hour"])["listen_date"].shift()
+    window_start = hours["listen_date"] - pd.Timedelta(days=v["baseline_window_days"])
+    hours["unusual_plays"] = np.where(previous.isna() | (previous < window_start), hours["plays"], 0)
+    unusual = hours.groupby(["user_id", "listen_date"])[["unusual_plays", "plays"]].sum()
+    daily["unusual_hour_share"] = unusual["unusual_plays"] / unusual["plays"]
+
+    for column in ["skip_rate", "short_play_share", "night_share", "new_track_share", "new_artist_share", "overlapping_play_share"]:
+        daily[column] = daily[column].astype(float)
+    return daily.reset_index()
+
+
+def user_day_baselines(features: pd.DataFrame, signals: list[dict], v: dict) -> pd.DataFrame:
+    """Cell 3: point-in-time rolling median and IQR/1.349 over the previous N days (user_day_baselines)."""
+    metrics = [s["metric"] for s in signals]
+    f = features.sort_values(["user_id", "listen_date"]).set_index("listen_date")
+    f["one"] = 1.0
+    roll = f.groupby("user_id")[metrics + ["one"]].rolling(f"{v['baseline_window_days']}D", closed="left", min_periods=1)
+    count = roll["one"].sum()
+    median = roll[metrics].median()
+    q75 = roll[metrics].quantile(0.75)
+    q25 = roll[metrics].quantile(0.25)
+    baselines = pd.DataFrame({"baseline_days": count.fillna(0).astype("int64")})
+    for m in metrics:
+        baselines[f"usual_{m}"] = median[m]
+        baselines[f"spread_{m}"] = (q75[m] - q25[m]) / 1.349
+    return baselines.reset_index()
+
+
+def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals: list[dict], v: dict) -> pd.DataFrame:
+    """Cell 4: robust z-scores minus the population's day effect; flag when >= N families deviate."""
+    df = features.merge(baselines, on=["user_id", "listen_date"])
+    has_baseline = df["baseline_days"] >= v["min_baseline_days"]
+    for s in signals:
+        m = s["metric"]
+        spread = df[f"spread_{m}"].fillna(0).clip(lower=s["scale_floor"])
+        df[f"raw_z_{m}"] = ((df[m] - df[f"usual_{m}"]) / spread).where(df["baseline_days"] >= v["min_days_for_deviation"])
+    raw_z = [f"raw_z_{s['metric']}" for s in signals]
+    by_day = df.groupby("listen_date")[raw_z]
+    effect = by_day.median().where(by_day.count() >= v["min_users_for_day_effect"], 0.0)
+    effect = df[["listen_date"]].merge(effect, left_on="listen_date", right_index=True, how="left")
+    families = {family: pd.Series(False, index=df.index) for family in FAMILIES}
+    for s in signals:
+        m = s["metric"]
+        z = df[f"raw_z_{m}"] - effect[f"raw_z_{m}"].to_numpy()
+        change = df[m] - df[f"usual_{m}"]
+        threshold, min_change = v["deviation_z_threshold"], v[s["min_change_var"]]
+        if s["direction"] == "up":
+            deviates = (z >= threshold) & (change >= min_change)
+        elif s["direction"] == "down":
+            deviates = (z <= -threshold) & (change <= -min_change)
+        else:
+            deviates = (z.abs() >= threshold) & (change.abs() >= min_change)
+        df[f"{m}_z"] = z
+        df[f"is_{m}_deviation"] = deviates.fillna(False) & has_baseline
+        families[s["family"]] |= df[f"is_{m}_deviation"]
+    new_context = has_baseline & (
+        (df["new_country_count"] >= v["min_new_countries"])
+        | ((df["new_country_count"] >= 1) & (df["new_platform_count"] >= 1))
+    )
+    families["context"] |= new_context
+    for family in FAMILIES:
+        df[f"is_{family}_signal"] = families[family]
+    df["rule_signal_count"] = sum(families[f].astype(int) for f in FAMILIES)
+    df["rule_flag"] = df["rule_signal_count"] >= v["min_deviating_families"]
+    df["is_cold_start"] = ~has_baseline
+    return df
+
+
+def run_reference(events: pd.DataFrame, users: pd.DataFrame, start: date, end: date) -> ReferenceResult:
+    """The whole notebook on events of the UTC partitions [start, end). Timings per cell in ``seconds``."""
+    v, signals = dbt_vars(), deviation_signals()
+    seconds = {}
+    t = time.perf_counter()
+    df = window(localise(events, users), start, end)
+    seconds["localise"] = time.perf_counter() - t
+    t = time.perf_counter()
+    features = user_day_features(df, v)
+    del df
+    seconds["features"] = time.perf_counter() - t
+    t = time.perf_counter()
+    baselines = user_day_baselines(features, signals, v)
+    seconds["baselines"] = time.perf_counter() - t
+    t = time.perf_counter()
+    flags = user_day_rule_flags(features, baselines, signals, v)
+    seconds["flags"] = time.perf_counter() - t
+    return ReferenceResult(features=features, baselines=baselines, flags=flags, seconds=seconds)
+
+
+# --------------------------------------------------------------------------- sanity check
+
+
+def compare_with_dbt(result: ReferenceResult, con) -> dict:
+    """Max absolute difference between the reference and dbt's tables on the same user-days.
+
+    ``con`` is a DuckDB connection to the warehouse dbt built. Returns per-column maxima for the
+    features and baselines, row counts and the rule-flag agreement.
+    """
+    dbt_features = con.execute("select * from analytics.user_day_features").df()
+    dbt_flags = con.execute(
+        "select user_id, listen_date, baseline_days, rule_signal_count, rule_flag from analytics.user_day_rule_flags"
+    ).df()
+    keys = ["user_id", "listen_date"]
+    for frame in (dbt_features, dbt_flags):
+        frame["listen_date"] = pd.to_datetime(frame["listen_date"])
+    ours = result.features.copy()
+    ours["listen_date"] = pd.to_datetime(ours["listen_date"])
+    joined = ours.merge(dbt_features, on=keys, suffixes=("_pandas", "_dbt"), how="inner")
+    report: dict = {
+        "user_days_pandas": int(len(ours)),
+        "user_days_dbt": int(len(dbt_features)),
+        "user_days_matched": int(len(joined)),
+        "max_abs_diff": {},
+    }
+    for column in SIMPLE_FEATURES + DERIVED_FEATURES:
+        if f"{column}_dbt" not in joined:
+            continue
+        a = joined[f"{column}_pandas"].astype(float)
+        b = joined[f"{column}_dbt"].astype(float)
+        both_null = a.isna() & b.isna()
+        diff = (a - b).abs().where(~both_null, 0.0)
+        report["max_abs_diff"][column] = float(diff.fillna(np.inf).max()) if len(diff) else 0.0
+    flags = result.flags[keys + ["baseline_days", "rule_signal_count", "rule_flag"]].copy()
+    flags["listen_date"] = pd.to_datetime(flags["listen_date"])
+    fj = flags.merge(dbt_flags, on=keys, suffixes=("_pandas", "_dbt"))
+    dbt_baselines = con.execute("select * from analytics.user_day_baselines").df()
+    dbt_baselines["listen_date"] = pd.to_datetime(dbt_baselines["listen_date"])
+    ours_b = result.baselines.copy()
+    ours_b["listen_date"] = pd.to_datetime(ours_b["listen_date"])
+    bj = ours_b.merge(dbt_baselines, on=keys, suffixes=("_pandas", "_dbt"))
+    baseline_diff = 0.0
+    for column in ours_b.columns:
+        if column.startswith(("usual_", "spread_")) and f"{column}_dbt" in bj:
+            a, b = bj[f"{column}_pandas"].astype(float), bj[f"{column}_dbt"].astype(float)
+            diff = (a - b).abs().where(~(a.isna() & b.isna()), 0.0).fillna(np.inf)
+            baseline_diff = max(baseline_diff, float(diff.max()) if len(diff) else 0.0)
+    report["baselines_max_abs_diff"] = baseline_diff
+    report["baseline_days_max_abs_diff"] = float((fj["baseline_days_pandas"] - fj["baseline_days_dbt"]).abs().max() or 0)
+    report["rule_flag_agreement"] = float((fj["rule_flag_pandas"] == fj["rule_flag_dbt"]).mean()) if len(fj) else 1.0
+    report["rule_flags_pandas"] = int(fj["rule_flag_pandas"].sum())
+    report["rule_flags_dbt"] = int(fj["rule_flag_dbt"].sum())
+    report["simple_features_max_abs_diff"] = max(
+        (report["max_abs_diff"].get(c, 0.0) for c in SIMPLE_FEATURES), default=0.0
+    )
+    return report
