@@ -72,7 +72,10 @@ def stream_farm(ctx: DayContext, rng, users):
     active = rng.uniform(*config.farm_active_hours_range, k) * MS_HOUR
     lo, hi = config.farm_plays_range
     n = rng.integers(lo, hi + 1, k)
-    n = np.minimum(n, np.floor(active / (mean_dur[pool] + 300)).astype(np.int64))
+    # What fits in a day bounds the count; the active span stretches (up to ~24 h) to hold it.
+    fits = np.floor(0.97 * MS_DAY / (mean_dur[pool] + 150)).astype(np.int64)
+    n = np.clip(n, min(lo, fits.min()), fits)
+    active = np.clip(active, n * (mean_dur[pool] + 150), 0.97 * MS_DAY)
     gap_mean = np.maximum(active / n - mean_dur[pool], 100)
     seg, _ = segments(n)
     track = plan.pool_tracks[pool[seg], (rng.random(seg.size) * size[seg]).astype(np.int64)]
@@ -125,7 +128,7 @@ def scheduled_bot(ctx: DayContext, rng, users):
                       plat=plan.pop.plat1[users])
 
 
-def night_short_block(ctx: DayContext, rng, users):
+def night_short_block(ctx: DayContext, rng, users, usual_plays: np.ndarray):
     """The night block of night_short: plays of the user's own tracks stopped at 31-39 s,
     back to back from 01:00, carrying about half the user's usual minutes."""
     plan = ctx.plan
@@ -135,8 +138,8 @@ def night_short_block(ctx: DayContext, rng, users):
     lo, hi = config.night_short_play_seconds_range
     mean_step = (lo + hi) / 2 * 1000 + 1150
     capacity = int((h1 - h0) * MS_HOUR * 0.95 // (hi * 1000 + 2000))
-    target = config.night_short_minutes_share * plan.pop.usual_ms[users]
-    n = np.clip(np.round(target / mean_step), 5, capacity).astype(np.int64)
+    target = config.night_short_minutes_share * usual_plays * plan.pop.ms_per_play[users]
+    n = np.clip(np.round(target / mean_step), 12, capacity).astype(np.int64)
     seg, _ = segments(n)
     track = taste_tracks(ctx, rng, users[seg])
     dur = plan.cat.track_dur_ms[track]

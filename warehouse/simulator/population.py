@@ -94,7 +94,7 @@ def build_catalogue(config: SimulationConfig) -> Catalogue:
             config.track_duration_median_s * rng.lognormal(0.0, config.track_duration_sigma, b.n_tracks), 60, 900
         )
     lo, hi = config.farm_track_seconds_range
-    dur_s[short.track_start : short.track_start + short.n_tracks] = rng.uniform(lo, hi + 1, short.n_tracks)
+    dur_s[short.track_start : short.track_start + short.n_tracks] = rng.uniform(lo, hi, short.n_tracks)
     dur_s[album.track_start : album.track_start + album.n_tracks] = rng.choice(
         np.asarray(config.bot_track_seconds, dtype=float), album.n_tracks
     )
@@ -142,7 +142,7 @@ class Population:
     intensity: np.ndarray  # expected plays on an active day before weekday/holiday factors
     skip_p: np.ndarray
     fav: np.ndarray  # (n, favourite_artists + drift headroom) normal-block artist indices
-    usual_ms: np.ndarray  # expected ms listened on an active weekday
+    ms_per_play: np.ndarray  # expected ms_played of one play
     steady: np.ndarray
     sleep: np.ndarray
     quiet_start_h: np.ndarray  # per persona: start of the longest run of zero-weight weekday+weekend hours
@@ -212,8 +212,7 @@ def build_population(config: SimulationConfig) -> Population:
     fav = perm[np.searchsorted(pop_cdf, rng.random((n, k)), side="right").clip(0, config.n_artists - 1)].astype(np.int32)
 
     mean_dur = config.track_duration_median_s * np.exp(config.track_duration_sigma**2 / 2) * 1000
-    usual_ms = intensity * vol[persona, 0] * ((1 - skip_p) * mean_dur + skip_p * config.skip_median_s * 1400)
-    usual_ms = np.where(steady, intensity * ((1 - skip_p) * mean_dur + skip_p * config.skip_median_s * 1400), usual_ms)
+    ms_per_play = (1 - skip_p) * mean_dur + skip_p * config.skip_median_s * 1400
 
     qs, ql = zip(*(_quiet_window(a, b) for a, b in zip(config.persona_hour_weekday, config.persona_hour_weekend)))
     cdf = np.zeros((2, len(PERSONAS), 24))
@@ -237,7 +236,7 @@ def build_population(config: SimulationConfig) -> Population:
         intensity=intensity,
         skip_p=skip_p,
         fav=fav,
-        usual_ms=usual_ms,
+        ms_per_play=ms_per_play,
         steady=steady,
         sleep=sleep,
         quiet_start_h=np.asarray(qs, dtype=np.int64),

@@ -154,8 +154,10 @@ def _schedule_anomalies(plan: Plan, rng: np.random.Generator) -> np.ndarray:
     exists = days >= plan.join_day[:, None]
     eligible = days >= plan.join_day[:, None] + config.min_history_days
     # Benign look-alike days are kept clean so that a label means one thing.
-    travel = (plan.travel_start[:, None] >= 0) & (days >= plan.travel_start[:, None]) & (
-        days < (plan.travel_start + plan.travel_len)[:, None]
+    # Travel days and the day either side (their plays can land on the home calendar's
+    # neighbouring days) are excluded.
+    travel = (plan.travel_start[:, None] >= 0) & (days >= plan.travel_start[:, None] - 1) & (
+        days <= (plan.travel_start + plan.travel_len)[:, None]
     )
     eligible &= ~travel
     eligible &= days != plan.holiday_day

@@ -113,7 +113,8 @@ def generate_day(config: SimulationConfig, ordinal: int) -> DayPlays:
         u = of("skip_storm")
         main.append(an.skip_storm(ctx, rng, u, usual[u]))
     if of("night_short").size:
-        main.append(an.night_short_block(ctx, rng, of("night_short")))
+        u = of("night_short")
+        main.append(an.night_short_block(ctx, rng, u, usual[u]))
 
     gap_ms = config.min_session_gap_s * 1000
     batch, utc = layout(ctx, concat(main), gap_ms)
