@@ -95,7 +95,12 @@ def thin_farm(ctx: DayContext, rng, users):
     n = rng.integers(lo, hi + 1, k)
     seg, pos = segments(n)
     m = seg.size
-    track = cat.obscure.track(rng.integers(0, cat.obscure.n_artists, m), rng.integers(0, cat.obscure.tracks_per_artist, m))
+    # Distinct tracks per account: a random start and a stride coprime with the block size.
+    n_obscure = cat.obscure.n_tracks
+    strides = np.array([p for p in (7919, 7927, 7933, 7937, 7949, 7951) if np.gcd(p, n_obscure) == 1] or [1])
+    first = rng.integers(0, n_obscure, k)
+    stride = strides[rng.integers(0, strides.size, k)]
+    track = cat.obscure.track_start + (first[seg] + pos * stride[seg]) % n_obscure
     repeat = (rng.random(m) < config.thin_farm_repeat_share) & (pos > 0)
     prev = np.roll(track, 1)
     repeat &= ~np.roll(repeat, 1)  # at most two plays in a row of one track

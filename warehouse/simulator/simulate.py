@@ -87,6 +87,8 @@ def generate_day(config: SimulationConfig, ordinal: int) -> DayPlays:
     for name in an.OVERLAY:
         u = of(name)
         n_plays[u] = np.maximum(n_plays[u], 5)
+    u = of("account_sharing")  # the owner has a usual day under the second listener
+    n_plays[u] = np.maximum(n_plays[u], np.round(usual[u])).astype(np.int64)
 
     clock_min = np.zeros(n, dtype=np.int64)
     clock_min[of("night_short")] = (config.night_short_hours[1] + 1) * MS_HOUR
