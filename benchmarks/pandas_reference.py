@@ -282,6 +282,12 @@ def compare_with_dbt(result: ReferenceResult, con) -> dict:
     ``con`` is a DuckDB connection to the warehouse dbt built. Returns per-column maxima for the
     features and baselines, row counts and the rule-flag agreement.
     """
+    for table in ("user_day_features", "user_day_baselines", "user_day_rule_flags"):
+        found = con.execute(
+            "select count(*) from information_schema.tables where table_schema = 'analytics' and table_name = ?", [table]
+        ).fetchone()[0]
+        if not found:
+            raise RuntimeError(f"analytics.{table} does not exist: the dbt stage did not build it")
     dbt_features = con.execute("select * from analytics.user_day_features").df()
     dbt_flags = con.execute(
         "select user_id, listen_date, baseline_days, rule_signal_count, rule_flag from analytics.user_day_rule_flags"
