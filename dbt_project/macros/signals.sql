@@ -5,18 +5,23 @@
   metric          a user_day_features column with a point-in-time baseline
   family          volume | continuity | timing | content | engagement | context
   direction       up, down or both: which way is suspicious
-  scale_floor     the smallest robust spread used, so a user with a near-constant metric is
-                  not flagged for a trivial change
+  log_scale       compare ln(1 + value): amounts of listening vary by factors, not by minutes,
+                  so a heavy listener's ordinary 2x day is not a 6-sigma event
+  scale_floor     the smallest robust spread used (in log units where log_scale), so a user
+                  with a near-constant metric is not flagged for a trivial change
   min_change_var  the dbt var holding the smallest raw change that counts
+  ceiling_var     optional dbt var: a value at or above it deviates whatever the user's
+                  baseline, because no person listens like that (22 hours without a break); a
+                  wide personal spread must not hide the obvious case
   unit            how the reason prints the value: minutes, hours, count, percent, seconds, ratio
   label           the reason's wording; {value} and {usual} are filled in
 #}
 {% macro deviation_signals() %}
     {{ return([
-        {'metric': 'minutes_played', 'family': 'volume', 'direction': 'both', 'scale_floor': 15, 'min_change_var': 'min_minutes_change', 'unit': 'count', 'label': '{value} min vs usual {usual}'},
-        {'metric': 'play_count', 'family': 'volume', 'direction': 'both', 'scale_floor': 5, 'min_change_var': 'min_play_count_change', 'unit': 'count', 'label': '{value} plays vs usual {usual}'},
-        {'metric': 'longest_session_minutes', 'family': 'continuity', 'direction': 'up', 'scale_floor': 15, 'min_change_var': 'min_session_minutes_change', 'unit': 'hours', 'label': 'longest continuous listening {value} h vs usual {usual} h'},
-        {'metric': 'active_hours', 'family': 'continuity', 'direction': 'up', 'scale_floor': 1, 'min_change_var': 'min_active_hours_change', 'unit': 'count', 'label': 'active in {value} hours of the day vs usual {usual}'},
+        {'metric': 'minutes_played', 'family': 'volume', 'direction': 'both', 'log_scale': true, 'scale_floor': 0.25, 'min_change_var': 'min_minutes_change', 'ceiling_var': 'max_human_minutes', 'unit': 'count', 'label': '{value} min vs usual {usual}'},
+        {'metric': 'play_count', 'family': 'volume', 'direction': 'both', 'log_scale': true, 'scale_floor': 0.25, 'min_change_var': 'min_play_count_change', 'unit': 'count', 'label': '{value} plays vs usual {usual}'},
+        {'metric': 'longest_session_minutes', 'family': 'continuity', 'direction': 'up', 'log_scale': true, 'scale_floor': 0.25, 'min_change_var': 'min_session_minutes_change', 'ceiling_var': 'max_human_session_minutes', 'unit': 'hours', 'label': 'longest continuous listening {value} h vs usual {usual} h'},
+        {'metric': 'active_hours', 'family': 'timing', 'direction': 'up', 'scale_floor': 1, 'min_change_var': 'min_active_hours_change', 'ceiling_var': 'max_human_active_hours', 'unit': 'count', 'label': 'active in {value} hours of the day vs usual {usual}'},
         {'metric': 'night_share', 'family': 'timing', 'direction': 'up', 'scale_floor': 0.05, 'min_change_var': 'min_share_change', 'unit': 'percent', 'label': '{value}% of plays at night vs usual {usual}%'},
         {'metric': 'unusual_hour_share', 'family': 'timing', 'direction': 'up', 'scale_floor': 0.05, 'min_change_var': 'min_share_change', 'unit': 'percent', 'label': '{value}% of plays at hours unused in the baseline window vs usual {usual}%'},
         {'metric': 'top_track_share', 'family': 'content', 'direction': 'up', 'scale_floor': 0.05, 'min_change_var': 'min_share_change', 'unit': 'percent', 'label': 'one track is {value}% of plays vs usual {usual}%'},
@@ -34,6 +39,11 @@
 {% macro signal_families() %}
     {{ return(['volume', 'continuity', 'timing', 'content', 'engagement', 'context']) }}
 {% endmacro %}
+
+{# The value a signal is compared on: ln(1 + x) for log-scale signals, x otherwise. #}
+{% macro signal_scale(signal, expression) -%}
+    {%- if signal.log_scale -%} ln(1 + {{ expression }}) {%- else -%} {{ expression }} {%- endif -%}
+{%- endmacro %}
 
 {# A number as reason text, in the signal's unit. #}
 {% macro format_for_reason(expression, unit) -%}

@@ -56,8 +56,12 @@ final as (
         count(history_date) as baseline_days,
         {%- for signal in signals %}
         {{ quantile(signal.metric, 0.5) }} as usual_{{ signal.metric }},
-        -- The interquartile range / 1.349 estimates a standard deviation without being moved by outliers.
-        ({{ quantile(signal.metric, 0.75) }} - {{ quantile(signal.metric, 0.25) }}) / 1.349 as spread_{{ signal.metric }}{{ ',' if not loop.last }}
+        -- The interquartile range / 1.349 estimates a standard deviation without being moved by
+        -- outliers; log-scale signals get it in log units.
+        (
+            {{ quantile(signal_scale(signal, signal.metric), 0.75) }}
+            - {{ quantile(signal_scale(signal, signal.metric), 0.25) }}
+        ) / 1.349 as spread_{{ signal.metric }}{{ ',' if not loop.last }}
         {%- endfor %}
     from paired
     group by user_id, listen_date

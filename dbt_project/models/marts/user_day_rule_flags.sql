@@ -44,8 +44,10 @@ raw_deviations as (
         baselines.usual_{{ signal.metric }},
         case
             when baselines.baseline_days >= {{ var('min_days_for_deviation') }}
-                then (features.{{ signal.metric }} - baselines.usual_{{ signal.metric }})
-                    / greatest(coalesce(baselines.spread_{{ signal.metric }}, 0), {{ signal.scale_floor }})
+                then (
+                    {{ signal_scale(signal, 'features.' ~ signal.metric) }}
+                    - {{ signal_scale(signal, 'baselines.usual_' ~ signal.metric) }}
+                ) / greatest(coalesce(baselines.spread_{{ signal.metric }}, 0), {{ signal.scale_floor }})
         end as raw_z_{{ signal.metric }}{{ ',' if not loop.last }}
         {%- endfor %}
     from features
@@ -94,12 +96,20 @@ signals as (
         {%- set change = signal.metric ~ ' - usual_' ~ signal.metric %}
         {%- set min_change = var(signal.min_change_var) %}
         coalesce(
-            {%- if signal.direction == 'up' %}
-            {{ signal.metric }}_z >= {{ z_threshold }} and {{ change }} >= {{ min_change }}
-            {%- elif signal.direction == 'down' %}
-            {{ signal.metric }}_z <= -{{ z_threshold }} and {{ change }} <= -{{ min_change }}
-            {%- else %}
-            abs({{ signal.metric }}_z) >= {{ z_threshold }} and abs({{ change }}) >= {{ min_change }}
+            (
+                {%- if signal.direction == 'up' %}
+                {{ signal.metric }}_z >= {{ z_threshold }} and {{ change }} >= {{ min_change }}
+                {%- elif signal.direction == 'down' %}
+                {{ signal.metric }}_z <= -{{ z_threshold }} and {{ change }} <= -{{ min_change }}
+                {%- else %}
+                abs({{ signal.metric }}_z) >= {{ z_threshold }} and abs({{ change }}) >= {{ min_change }}
+                {%- endif %}
+                {%- if signal.ceiling_var %}
+                or {{ signal.metric }} >= {{ var(signal.ceiling_var) }}
+                {%- endif %}
+            )
+            {%- if signal.family != 'volume' %}
+            and play_count >= {{ var('min_plays_for_pattern_signals') }}
             {%- endif %}
             and {{ has_rule_baseline }},
             false
