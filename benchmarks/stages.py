@@ -283,14 +283,49 @@ def stage_daily(p: dict, workdir: Path) -> dict:
 # --------------------------------------------------------------------------- pandas reference
 
 
+def _mem_available_mb() -> float:
+    with open("/proc/meminfo") as handle:
+        for line in handle:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) / 1024
+    return float("inf")
+
+
+# The pandas reference holds every event as Python strings: about 0.6 GB per million events.
+PANDAS_MB_PER_MILLION_EVENTS = 600
+MEMORY_RESERVE_MB = 1536
+
+
+def _memory_guard() -> None:
+    """Stop this process before it exhausts the machine (other work shares it): exit 3."""
+    import threading
+
+    def watch() -> None:
+        while True:
+            if _mem_available_mb() < MEMORY_RESERVE_MB:
+                print("pandas reference stopped: the machine ran out of memory", file=sys.stderr, flush=True)
+                os._exit(3)
+            time.sleep(0.2)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def stage_pandas(p: dict, workdir: Path) -> dict:
     import duckdb
     import pandas as pd
+    import pyarrow.parquet as pq
 
     from benchmarks import pandas_reference
 
-    started = time.perf_counter()
     files = sorted((workdir / "events").glob("*.events.parquet"))
+    expected = sum(pq.ParquetFile(path).metadata.num_rows for path in files)
+    needed = expected / 1e6 * PANDAS_MB_PER_MILLION_EVENTS + MEMORY_RESERVE_MB
+    if needed > _mem_available_mb():
+        return {"success": False, "skipped": True, "events": expected,
+                "error": f"skipped: {expected:,} events need ~{needed / 1024:.0f} GB in pandas, "
+                         f"{_mem_available_mb() / 1024:.0f} GB available"}
+    _memory_guard()
+    started = time.perf_counter()
     events = pd.concat(
         [pd.read_parquet(path, columns=pandas_reference.EVENT_COLUMNS) for path in files], ignore_index=True
     )

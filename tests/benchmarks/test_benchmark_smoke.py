@@ -1,0 +1,58 @@
+"""Smoke test of the benchmark harness (benchmarks/run.py) on a tiny population.
+
+Checks the shape of the JSON report and that the pandas reference agrees with dbt on the
+simple features; never asserts a time.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks import run as benchmark
+
+STAGES = ("generate", "load", "dbt", "train", "score", "verdicts", "pandas")
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    folder = tmp_path_factory.mktemp("benchmark")
+    json_path = folder / "report.json"
+    benchmark.main(["--sizes", "30x8", "--workdir", str(folder / "work"), "--json", str(json_path)])
+    return json.loads(json_path.read_text())
+
+
+def test_every_stage_reports_positive_seconds_and_memory(report: dict) -> None:
+    size = report["sizes"]["30x8"]
+    assert size["events"] > 0
+    for stage in STAGES:
+        result = size["stages"][stage]
+        assert result["success"], f"{stage}: {result.get('error')}"
+        assert result["seconds"] > 0, stage
+        assert result["process_seconds"] > 0, stage
+        assert result["peak_rss_mb"] > 0, stage
+        assert result["tree_rss_mb"] >= result["peak_rss_mb"] * 0.99, stage
+        assert result["events_per_second"] > 0, stage
+
+
+def test_a_partition_range_is_one_dagster_run(report: dict) -> None:
+    dbt = report["sizes"]["30x8"]["stages"]["dbt"]
+    assert dbt["dagster_runs"] == 1
+    assert dbt["partitions"] == 8
+
+
+def test_pandas_reference_agrees_with_dbt_on_the_simple_features(report: dict) -> None:
+    size = report["sizes"]["30x8"]
+    sanity = size["sanity"]
+    assert "error" not in sanity, sanity.get("error")
+    assert sanity["user_days_matched"] == sanity["user_days_dbt"] == sanity["user_days_pandas"]
+    assert sanity["simple_features_max_abs_diff"] < 1e-6, sanity["max_abs_diff"]
+    assert "speedup" in size["pandas_vs_dbt"]
+
+
+def test_report_is_printed_as_a_table(report: dict) -> None:
+    text = benchmark.format_size_table("30x8", report["sizes"]["30x8"])
+    for stage in STAGES:
+        assert stage in text
