@@ -1,0 +1,1 @@
+"""Isolation Forest detection: feature matrix, training, scoring, explanations, verdicts, evaluation."""

@@ -1,0 +1,238 @@
+"""The Isolation Forest's feature matrix, built from ``analytics.user_day_rule_flags``.
+
+Two kinds of columns, each present for a reason:
+
+* **User-relative deviations** (the dbt ``<metric>_z`` columns): how far the day is from the
+  user's own robust baseline, already net of that day's population-wide shift. A holiday or a big
+  release moves everyone's z together and the dbt model subtracts that shift, so a
+  population-wide spike day stays near 0 here. Clipped to ``[-Z_CLIP, Z_CLIP]`` so that one
+  metric with a tiny spread cannot dominate every split, and null (no baseline yet: cold start)
+  becomes 0, "no evidence of deviation", so a new account is scored on its absolute features only.
+* **Absolute features**: what the day looks like regardless of the user's history. These catch
+  days that no person produces (1,500 plays of 35 s, 22 h without a break) and give the model
+  something to score cold-start days with. Volumes are ``log1p``-transformed because people
+  differ by factors, not by amounts: a heavy listener's usual day must not look like a farm.
+
+Interaction columns make "impossible combinations" separable by the forest's axis-parallel
+splits: ``night_short_share`` (short plays *and* at night) is near 0 for nearly everyone, even
+for night owls and for skippers, and ``context_novelty_breadth`` counts how many kinds of novelty
+(new country, new platform, unusually many new artists) arrive on the same day. A single new
+country while travelling scores 1, an account takeover 2-3.
+
+Novelty needs history: on an account's first days every track, artist, country and platform is
+"new". The novelty columns are therefore weighted by ``history_weight``
+(``min(baseline_days, min_baseline_days) / min_baseline_days``), so that a brand-new account's
+first busy days do not look like a takeover.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+#: Metrics whose user-relative deviation ``<metric>_z`` (and usual value ``usual_<metric>``) dbt provides.
+BASELINED_METRICS: tuple[str, ...] = (
+    "minutes_played",
+    "play_count",
+    "distinct_tracks",
+    "skip_rate",
+    "short_play_share",
+    "median_play_seconds",
+    "night_share",
+    "active_hours",
+    "longest_session_minutes",
+    "top_track_share",
+    "new_artist_share",
+    "new_track_share",
+    "inter_play_gap_cv",
+    "distinct_play_length_share",
+    "unusual_hour_share",
+)
+
+#: Robust deviations beyond this many scale units carry no extra information for the forest.
+Z_CLIP = 8.0
+
+#: Active baseline days after which novelty counts in full (the dbt ``min_baseline_days`` default).
+MIN_BASELINE_DAYS = 7
+
+#: Coefficient of variation of play gaps is capped here: above it the day is simply irregular.
+GAP_CV_CAP = 5.0
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One column of the feature matrix.
+
+    Attributes
+    ----------
+    name : str
+        Column name in the matrix.
+    metric : str
+        The ``user_rule_flags`` column it is derived from, used to explain a score with the
+        day's value and the user's usual value.
+    why : str
+        Why the column is there (what it lets the model see).
+    """
+
+    name: str
+    metric: str
+    why: str
+
+
+_ABSOLUTE: tuple[Feature, ...] = (
+    Feature("log_play_count", "play_count", "farms and bots play hundreds to thousands of times a day"),
+    Feature("log_minutes_played", "minutes_played", "marathons: more listening time than a person has"),
+    Feature("log_longest_session_minutes", "longest_session_minutes", "hours without a break"),
+    Feature("log_median_play_seconds", "median_play_seconds", "30-second farming keeps plays just over the royalty limit"),
+    Feature("short_play_share", "short_play_share", "share of plays under 40 s: skipping or farming"),
+    Feature("skip_rate", "skip_rate", "skip storms"),
+    Feature("night_share", "night_share", "listening while the user would be asleep"),
+    Feature("active_hour_share", "active_hours", "active hours / 24: a person sleeps, a bot does not"),
+    Feature("top_track_share", "top_track_share", "one track on repeat (loops)"),
+    Feature("top_artist_share", "top_artist_share", "one artist boosted"),
+    Feature("distinct_track_ratio", "distinct_tracks", "distinct tracks / plays: low when a small pool is cycled"),
+    Feature("distinct_play_length_share", "distinct_play_length_share", "low when every play lasts the same (scripted)"),
+    Feature("inter_play_gap_cv", "inter_play_gap_cv", "low when plays start at machine-regular intervals"),
+    Feature("log_country_count", "country_count", "plays from several countries in one day (geo hopping)"),
+    Feature("night_short_share", "short_play_share", "short plays at night: near 0 for people, high for night farms"),
+    Feature(
+        "context_novelty_breadth",
+        "new_platform_count",
+        "new country + new platform + many new artists on one day: takeover, not travel",
+    ),
+    Feature("new_platform_count", "new_platform_count", "a device the user never used before (history-weighted)"),
+    Feature("new_artist_share", "new_artist_share", "share of plays of never-played artists (history-weighted)"),
+)
+
+_DEVIATIONS: tuple[Feature, ...] = tuple(
+    Feature(f"{m}_z", m, "deviation from the user's own baseline, net of the day's population shift")
+    for m in BASELINED_METRICS
+)
+
+#: Every column of the matrix, in order.
+FEATURES: tuple[Feature, ...] = _DEVIATIONS + _ABSOLUTE
+
+#: Columns :func:`build_feature_matrix` reads.
+REQUIRED_COLUMNS: tuple[str, ...] = (
+    "user_id",
+    "listen_date",
+    "baseline_days",
+    "play_count",
+    "minutes_played",
+    "distinct_tracks",
+    "skip_rate",
+    "short_play_share",
+    "median_play_seconds",
+    "night_share",
+    "active_hours",
+    "longest_session_minutes",
+    "top_track_share",
+    "top_artist_share",
+    "new_artist_share",
+    "new_country_count",
+    "new_platform_count",
+    "country_count",
+    "inter_play_gap_cv",
+    "distinct_play_length_share",
+) + tuple(f"{m}_z" for m in BASELINED_METRICS)
+
+
+def require_columns(frame: pd.DataFrame, columns: Iterable[str], *, what: str) -> None:
+    """Raise ``ValueError`` naming every column of ``columns`` that ``frame`` lacks."""
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{what} is missing required column(s): {', '.join(missing)}")
+
+
+def feature_names() -> list[str]:
+    """Names of the feature matrix columns, in order."""
+    return [f.name for f in FEATURES]
+
+
+def feature_metrics() -> dict[str, str]:
+    """Map of feature name to the source metric used when explaining a score."""
+    return {f.name: f.metric for f in FEATURES}
+
+
+def _numeric(frame: pd.DataFrame, column: str) -> np.ndarray:
+    return pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+
+
+def build_feature_matrix(
+    frame: pd.DataFrame, *, min_baseline_days: int = MIN_BASELINE_DAYS
+) -> tuple[np.ndarray, list[str]]:
+    """Turn user-day rule-flag rows into the Isolation Forest's feature matrix.
+
+    Parameters
+    ----------
+    frame : DataFrame of shape (n_samples, n_columns)
+        Rows of ``analytics.user_day_rule_flags``; must hold :data:`REQUIRED_COLUMNS`, extra
+        columns are ignored.
+    min_baseline_days : int, default=7
+        Baseline days after which novelty features count in full; fewer days scale them down
+        linearly (0 baseline days: novelty ignored, everything is new to a new account).
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features)
+        Finite float64 matrix, rows in the order of ``frame``.
+    feature_names : list of str of length n_features
+
+    Raises
+    ------
+    ValueError
+        When required columns are missing (all of them are named).
+    """
+    require_columns(frame, REQUIRED_COLUMNS, what="user-day frame")
+    col = {c: _numeric(frame, c) for c in REQUIRED_COLUMNS if c not in ("user_id", "listen_date")}
+    baseline_days = np.nan_to_num(col["baseline_days"], nan=0.0)
+    history_weight = np.clip(baseline_days / max(min_baseline_days, 1), 0.0, 1.0)
+    plays = np.nan_to_num(col["play_count"], nan=0.0)
+
+    def share(name: str) -> np.ndarray:
+        return np.clip(np.nan_to_num(col[name], nan=0.0), 0.0, 1.0)
+
+    def log_amount(name: str) -> np.ndarray:
+        return np.log1p(np.clip(np.nan_to_num(col[name], nan=0.0), 0.0, None))
+
+    new_artist = share("new_artist_share") * history_weight
+    new_platform = np.clip(np.nan_to_num(col["new_platform_count"], nan=0.0), 0, 3) * history_weight
+    new_country = np.clip(np.nan_to_num(col["new_country_count"], nan=0.0), 0, None)
+    artist_z = np.nan_to_num(col["new_artist_share_z"], nan=0.0)
+    # Count the kinds of novelty, not their amount: travel brings one (a country), a takeover several.
+    breadth = ((new_country > 0).astype(float) + (new_platform > 0) + (artist_z >= 3.0)) * history_weight
+
+    absolute = {
+        "log_play_count": log_amount("play_count"),
+        "log_minutes_played": log_amount("minutes_played"),
+        "log_longest_session_minutes": log_amount("longest_session_minutes"),
+        "log_median_play_seconds": log_amount("median_play_seconds"),
+        "short_play_share": share("short_play_share"),
+        "skip_rate": share("skip_rate"),
+        "night_share": share("night_share"),
+        "active_hour_share": np.clip(np.nan_to_num(col["active_hours"], nan=0.0) / 24.0, 0.0, 1.0),
+        "top_track_share": share("top_track_share"),
+        "top_artist_share": share("top_artist_share"),
+        "distinct_track_ratio": np.divide(
+            np.nan_to_num(col["distinct_tracks"], nan=0.0), plays, out=np.ones_like(plays), where=plays > 0
+        ).clip(0.0, 1.0),
+        "distinct_play_length_share": np.clip(np.nan_to_num(col["distinct_play_length_share"], nan=1.0), 0.0, 1.0),
+        # A single play has no gaps: treat it as ordinary irregularity (1), not as machine-regular (0).
+        "inter_play_gap_cv": np.clip(np.nan_to_num(col["inter_play_gap_cv"], nan=1.0), 0.0, GAP_CV_CAP),
+        "log_country_count": log_amount("country_count"),
+        "night_short_share": share("night_share") * share("short_play_share"),
+        "context_novelty_breadth": breadth,
+        "new_platform_count": new_platform,
+        "new_artist_share": new_artist,
+    }
+    deviations = {
+        f"{m}_z": np.clip(np.nan_to_num(col[f"{m}_z"], nan=0.0, posinf=Z_CLIP, neginf=-Z_CLIP), -Z_CLIP, Z_CLIP)
+        for m in BASELINED_METRICS
+    }
+    names = feature_names()
+    columns = {**deviations, **absolute}
+    X = np.column_stack([columns[n] for n in names]) if len(frame) else np.zeros((0, len(names)))
+    return X.astype(np.float64), names

@@ -1,0 +1,158 @@
+"""The warehouse-facing steps the orchestration calls: train, score, verdicts, evaluation.
+
+Every date window is half-open, ``[start, end)`` on ``listen_date``; every write replaces its
+window (through :func:`warehouse.store.replace_date_window`), so re-running a window is safe.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from ml.evaluation import evaluate_detection
+from ml.model import TrainedModel, save_model, train_model
+from ml.scoring import SCORE_COLUMNS, score_days
+from ml.verdicts import build_verdicts
+from warehouse.store import read_frame, replace_date_window, table_exists
+
+FLAGS_TABLE = "analytics.user_day_rule_flags"
+SCORES_TABLE = "analytics.user_day_ml_scores"
+VERDICTS_TABLE = "analytics.user_day_verdicts"
+EVALUATION_TABLE = "analytics.detection_evaluation"
+ANOMALY_LABELS_TABLE = "raw.anomaly_labels"
+BENIGN_LABELS_TABLE = "raw.benign_labels"
+
+#: Trailing days of user-days the model is trained on (the rules' baseline window).
+DEFAULT_WINDOW_DAYS = 28
+
+
+def _require_table(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    if not table_exists(con, table):
+        raise ValueError(f"{table} does not exist yet: build it first (dbt build / materialise its asset)")
+
+
+def read_rule_flags(con: duckdb.DuckDBPyConnection, start: date, end: date) -> pd.DataFrame:
+    """Rows of ``analytics.user_day_rule_flags`` with ``listen_date`` in ``[start, end)``."""
+    _require_table(con, FLAGS_TABLE)
+    return read_frame(
+        con,
+        f"select * from {FLAGS_TABLE} where listen_date >= ? and listen_date < ? order by user_id, listen_date",
+        [start, end],
+    )
+
+
+def _write(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    frame: pd.DataFrame,
+    start: date,
+    end: date,
+    *,
+    date_column: str = "listen_date",
+) -> int:
+    # An empty frame has untyped columns; it can clear an existing window but not create the table.
+    if frame.empty and not table_exists(con, table):
+        return 0
+    return replace_date_window(con, table, frame, start, end, date_column=date_column)
+
+
+def train_from_warehouse(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    through: date | None = None,
+    window_days: int = DEFAULT_WINDOW_DAYS,
+    model_dir: str | Path | None = None,
+    **train_params,
+) -> TrainedModel:
+    """Train on the trailing ``window_days`` of user-days ending with ``through`` (inclusive).
+
+    Parameters
+    ----------
+    con : DuckDB connection
+    through : date, optional
+        Last ``listen_date`` used; default the latest day in ``analytics.user_day_rule_flags``.
+        The rows read are ``[through - window_days + 1, through + 1)``.
+    window_days : int, default=28
+    model_dir : path, optional
+        When given, the model is saved there (see :func:`ml.model.save_model`).
+    **train_params
+        Passed to :func:`ml.model.train_model` (``random_state``, ``score_quantile``, ...).
+
+    Returns
+    -------
+    model : TrainedModel
+
+    Raises
+    ------
+    ValueError
+        When the table is missing or the window holds no user-days.
+    """
+    if window_days < 1:
+        raise ValueError(f"window_days must be positive, got {window_days}")
+    _require_table(con, FLAGS_TABLE)
+    if through is None:
+        latest = read_frame(con, f"select max(listen_date) as latest from {FLAGS_TABLE}")["latest"].iloc[0]
+        if pd.isna(latest):
+            raise ValueError(f"{FLAGS_TABLE} is empty: nothing to train on")
+        through = pd.Timestamp(latest).date()
+    end = through + timedelta(days=1)
+    frame = read_rule_flags(con, end - timedelta(days=window_days), end)
+    if frame.empty:
+        raise ValueError(f"no user-days in {FLAGS_TABLE} for [{end - timedelta(days=window_days)}, {end})")
+    model = train_model(frame, **train_params)
+    if model_dir is not None:
+        save_model(model, model_dir)
+    return model
+
+
+def score_window_to_warehouse(
+    con: duckdb.DuckDBPyConnection, model: TrainedModel, start: date, end: date
+) -> pd.DataFrame:
+    """Score the user-days of ``[start, end)`` and replace that window of ``analytics.user_day_ml_scores``."""
+    flags = read_rule_flags(con, start, end)
+    scores = score_days(model, flags) if not flags.empty else pd.DataFrame(columns=SCORE_COLUMNS)
+    _write(con, SCORES_TABLE, scores, start, end)
+    return scores
+
+
+def write_verdicts(con: duckdb.DuckDBPyConnection, start: date, end: date) -> pd.DataFrame:
+    """Join rule flags and ml scores of ``[start, end)`` and replace that window of ``analytics.user_day_verdicts``.
+
+    Days not scored yet (no row in ``analytics.user_day_ml_scores``) get a verdict from the rules alone.
+    """
+    flags = read_rule_flags(con, start, end)
+    if table_exists(con, SCORES_TABLE):
+        scores = read_frame(
+            con, f"select * from {SCORES_TABLE} where listen_date >= ? and listen_date < ?", [start, end]
+        )
+    else:
+        scores = pd.DataFrame(columns=SCORE_COLUMNS)
+    verdicts = build_verdicts(flags, scores)
+    _write(con, VERDICTS_TABLE, verdicts, start, end)
+    return verdicts
+
+
+def evaluate_warehouse(con: duckdb.DuckDBPyConnection) -> pd.DataFrame | None:
+    """Evaluate every verdict against the labels and replace ``analytics.detection_evaluation``.
+
+    Returns ``None`` (and writes nothing) when ``raw.anomaly_labels`` or the verdicts are absent
+    or empty, e.g. on a person's own listening files. The table gets ``window_start`` and
+    ``window_end`` (half-open) columns: the span of verdict days evaluated.
+    """
+    if not table_exists(con, ANOMALY_LABELS_TABLE) or not table_exists(con, VERDICTS_TABLE):
+        return None
+    labels = read_frame(con, f"select * from {ANOMALY_LABELS_TABLE}")
+    verdicts = read_frame(con, f"select * from {VERDICTS_TABLE}")
+    if labels.empty or verdicts.empty:
+        return None
+    benign = read_frame(con, f"select * from {BENIGN_LABELS_TABLE}") if table_exists(con, BENIGN_LABELS_TABLE) else None
+    evaluation = evaluate_detection(verdicts, labels, benign)
+    dates = pd.to_datetime(verdicts["listen_date"])
+    evaluation.insert(0, "window_start", dates.min().date())
+    evaluation.insert(1, "window_end", dates.max().date() + timedelta(days=1))
+    # The evaluation covers all verdicts, so the whole table is replaced: every window_start is in [min, max).
+    _write(con, EVALUATION_TABLE, evaluation, date.min, date.max, date_column="window_start")
+    return evaluation

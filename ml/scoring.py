@@ -1,0 +1,140 @@
+"""Scoring user-days with a trained forest, and saying in words what drove each flagged score."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from ml.features import build_feature_matrix, feature_metrics, require_columns
+from ml.model import TrainedModel
+
+SCORE_COLUMNS = ["user_id", "listen_date", "ml_score", "ml_flag", "ml_drivers", "model_version"]
+
+#: Features named in ``ml_drivers`` per flagged day.
+N_DRIVERS = 3
+
+_MINUTES = {"minutes_played", "longest_session_minutes"}
+_SECONDS = {"median_play_seconds"}
+_RATIOS = {"inter_play_gap_cv"}
+_COUNTS = {"play_count", "distinct_tracks", "distinct_artists", "active_hours", "country_count",
+           "platform_count", "new_country_count", "new_platform_count"}
+
+
+def format_metric(metric: str, value: object) -> str:
+    """A metric value as a reader expects it: shares in %, minutes, seconds, counts, ratios."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return "n/a"
+    number = float(value)
+    if metric in _MINUTES:
+        return f"{number:,.0f} min"
+    if metric in _SECONDS:
+        return f"{number:,.0f} s"
+    if metric in _COUNTS:
+        return f"{number:,.0f}"
+    if metric in _RATIOS:
+        return f"{number:.2f}"
+    return f"{number:.0%}"
+
+
+def _value(row: pd.Series, column: str) -> object:
+    return row[column] if column in row.index else None
+
+
+def _describe(feature: str, metric: str, row: pd.Series) -> str:
+    if feature == "night_short_share":
+        return (
+            f"short plays at night: {format_metric('night_share', _value(row, 'night_share'))} of plays at night, "
+            f"{format_metric('short_play_share', _value(row, 'short_play_share'))} under 40 s"
+        )
+    if feature == "context_novelty_breadth":
+        parts = [
+            f"{format_metric(c, _value(row, c))} {label}"
+            for c, label in (("new_country_count", "new countries"), ("new_platform_count", "new platforms"))
+            if pd.notna(_value(row, c)) and float(_value(row, c)) > 0
+        ]
+        parts.append(f"{format_metric('new_artist_share', _value(row, 'new_artist_share'))} plays of new artists")
+        return "new context: " + ", ".join(parts)
+    text = f"{metric} {format_metric(metric, _value(row, metric))}"
+    usual = _value(row, f"usual_{metric}")
+    if usual is not None and pd.notna(usual):
+        text += f" vs usual {format_metric(metric, usual)}"
+    return text
+
+
+def explain(model: TrainedModel, X: np.ndarray, rows: pd.DataFrame, n_drivers: int = N_DRIVERS) -> list[str]:
+    """Readable drivers of each row's score: its most extreme features vs the training days.
+
+    Parameters
+    ----------
+    model : TrainedModel
+    X : ndarray of shape (n_samples, n_features)
+        Feature rows of ``rows``.
+    rows : DataFrame of shape (n_samples, n_columns)
+        The user-day rows, for the day's value and the user's usual value of each metric.
+    n_drivers : int, default=3
+        Distinct metrics named per row.
+
+    Returns
+    -------
+    drivers : list of str of length n_samples
+        ``"; "``-joined fragments such as ``"short_play_share 78% vs usual 4%"``, most extreme first.
+    """
+    metrics = feature_metrics()
+    standardized = np.abs((X - model.feature_center) / model.feature_scale)
+    texts = []
+    for i, (_, row) in enumerate(rows.iterrows()):
+        fragments, seen = [], set()
+        for j in np.argsort(-standardized[i], kind="stable"):
+            feature = model.feature_names[j]
+            metric = metrics.get(feature, feature)
+            if standardized[i, j] < 1.0 or metric in seen:
+                continue
+            seen.add(metric)
+            fragments.append(_describe(feature, metric, row))
+            if len(fragments) == n_drivers:
+                break
+        texts.append("; ".join(fragments))
+    return texts
+
+
+def score_days(model: TrainedModel, frame: pd.DataFrame) -> pd.DataFrame:
+    """Score user-days and explain the flagged ones.
+
+    Parameters
+    ----------
+    model : TrainedModel
+    frame : DataFrame of shape (n_samples, n_columns)
+        Rows of ``analytics.user_day_rule_flags``.
+
+    Returns
+    -------
+    scores : DataFrame of shape (n_samples, 6)
+        ``user_id``, ``listen_date`` (a date), ``ml_score`` (the negated
+        ``IsolationForest.score_samples``: higher means more anomalous), ``ml_flag``
+        (``ml_score > model.threshold``), ``ml_drivers`` (the features that drove a flagged
+        score, with the day's and the usual value; '' when not flagged) and ``model_version``.
+    """
+    require_columns(frame, ("user_id", "listen_date"), what="user-day frame")
+    X, names = build_feature_matrix(frame, min_baseline_days=model.params.get("min_baseline_days", 7))
+    if names != model.feature_names:
+        raise ValueError(
+            f"model {model.version} was trained on other features than this code builds; retrain the model"
+        )
+    ml_score = model.ml_scores(X)
+    ml_flag = ml_score > model.threshold
+    drivers = np.full(len(frame), "", dtype=object)
+    if ml_flag.any():
+        drivers[ml_flag] = explain(model, X[ml_flag], frame.iloc[np.flatnonzero(ml_flag)])
+    return pd.DataFrame(
+        {
+            "user_id": frame["user_id"].astype(str).to_numpy(),
+            "listen_date": pd.to_datetime(frame["listen_date"]).dt.date.to_numpy(),
+            "ml_score": ml_score.astype(float),
+            "ml_flag": ml_flag.astype(bool),
+            "ml_drivers": drivers,
+            "model_version": model.version,
+        },
+        columns=SCORE_COLUMNS,
+    )

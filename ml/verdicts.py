@@ -1,0 +1,173 @@
+"""The combined verdict per user-day: rules and Isolation Forest side by side, with reasons."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from ml.features import MIN_BASELINE_DAYS, require_columns
+
+VERDICT_COLUMNS = [
+    "user_id",
+    "listen_date",
+    "baseline_days",
+    "rule_flag",
+    "rule_signal_count",
+    "rule_signals",
+    "ml_score",
+    "ml_flag",
+    "verdict",
+    "is_anomaly",
+    "reasons",
+    "model_version",
+]
+
+VERDICTS = ("normal", "rule_only", "ml_only", "both")
+
+FLAG_COLUMNS = ("user_id", "listen_date", "baseline_days", "rule_flag", "rule_signal_count", "rule_signals", "rule_reasons")
+SCORE_COLUMNS = ("user_id", "listen_date", "ml_score", "ml_flag", "ml_drivers", "model_version")
+
+NORMAL_REASON = "within usual pattern"
+
+
+def _keys(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame.copy()
+    out["user_id"] = out["user_id"].astype(str)
+    out["listen_date"] = pd.to_datetime(out["listen_date"]).dt.date
+    return out
+
+
+def _text(value: object) -> str:
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return str(value).strip()
+
+
+def _reason(
+    verdict: str, rule_signals: str, rule_reasons: str, ml_score: float, drivers: str, baseline_days: int, cold: bool
+) -> str:
+    if verdict == "normal":
+        return NORMAL_REASON
+    parts = []
+    if verdict in ("rule_only", "both"):
+        families = rule_signals.replace(",", ", ") or "rules"
+        parts.append(f"Rules ({families}): {rule_reasons}" if rule_reasons else f"Rules ({families}) deviate")
+    if verdict in ("ml_only", "both"):
+        model = f"Isolation Forest (score {ml_score:.2f})"
+        parts.append(f"{model}: {drivers}" if drivers else model)
+        if verdict == "ml_only" and cold:
+            parts.append(f"rules abstain with {baseline_days} baseline days")
+    return ". ".join(parts) + "."
+
+
+def build_verdicts(flags: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
+    """Merge rule flags and model scores into one verdict per user-day.
+
+    Parameters
+    ----------
+    flags : DataFrame of shape (n_days, n_columns)
+        Rows of ``analytics.user_day_rule_flags`` (extra columns ignored).
+    scores : DataFrame of shape (n_scored, 6)
+        Output of :func:`ml.scoring.score_days`; days without a score count as not flagged by
+        the model (``ml_score`` null).
+
+    Returns
+    -------
+    verdicts : DataFrame of shape (n_days, 12)
+        :data:`VERDICT_COLUMNS`, one row per ``flags`` row, in ``flags`` order. ``verdict`` is
+        ``normal``, ``rule_only``, ``ml_only`` or ``both``; ``is_anomaly`` is ``verdict !=
+        'normal'``; ``reasons`` puts the rule reasons first, then the model's drivers, each with
+        numbers ("within usual pattern" on normal days).
+    """
+    require_columns(flags, FLAG_COLUMNS, what="rule flags")
+    require_columns(scores, SCORE_COLUMNS, what="ml scores")
+    left = _keys(flags[list(FLAG_COLUMNS)])
+    right = _keys(scores[list(SCORE_COLUMNS)]).drop_duplicates(["user_id", "listen_date"], keep="last")
+    merged = left.merge(right, on=["user_id", "listen_date"], how="left", validate="many_to_one")
+    rule_flag = merged["rule_flag"].fillna(False).astype(bool).to_numpy()
+    ml_flag = merged["ml_flag"].fillna(False).astype(bool).to_numpy()
+    verdict = np.select(
+        [rule_flag & ml_flag, rule_flag, ml_flag], ["both", "rule_only", "ml_only"], default="normal"
+    ).astype(object)
+    baseline_days = pd.to_numeric(merged["baseline_days"], errors="coerce").fillna(0).astype("int64")
+    rule_signals = merged["rule_signals"].map(_text)
+    if "is_cold_start" in flags.columns:
+        cold = flags["is_cold_start"].fillna(False).astype(bool).to_numpy()
+    else:
+        cold = (baseline_days < MIN_BASELINE_DAYS).to_numpy()
+    reasons = [
+        _reason(v, s, _text(rr), float(score) if pd.notna(score) else float("nan"), _text(d), int(b), bool(c))
+        for v, s, rr, score, d, b, c in zip(
+            verdict, rule_signals, merged["rule_reasons"], merged["ml_score"], merged["ml_drivers"], baseline_days, cold
+        )
+    ]
+    return pd.DataFrame(
+        {
+            "user_id": merged["user_id"].to_numpy(),
+            "listen_date": merged["listen_date"].to_numpy(),
+            "baseline_days": baseline_days.to_numpy(),
+            "rule_flag": rule_flag,
+            "rule_signal_count": pd.to_numeric(merged["rule_signal_count"], errors="coerce").fillna(0).astype("int64").to_numpy(),
+            "rule_signals": rule_signals.to_numpy(),
+            "ml_score": pd.to_numeric(merged["ml_score"], errors="coerce").astype(float).to_numpy(),
+            "ml_flag": ml_flag,
+            "verdict": verdict,
+            "is_anomaly": verdict != "normal",
+            "reasons": np.array(reasons, dtype=object),
+            "model_version": merged["model_version"].astype(object).where(merged["model_version"].notna(), None).to_numpy(),
+        },
+        columns=VERDICT_COLUMNS,
+    )
+
+
+def verdict_summary(verdicts: pd.DataFrame) -> pd.DataFrame:
+    """Days per verdict (all four kinds, zeros included) and their share of all days.
+
+    Returns
+    -------
+    summary : DataFrame of shape (4, 3)
+        ``verdict``, ``days``, ``share`` (NaN when there are no days).
+    """
+    require_columns(verdicts, ("verdict",), what="verdicts")
+    counts = verdicts["verdict"].value_counts().reindex(list(VERDICTS), fill_value=0)
+    total = int(counts.sum())
+    return pd.DataFrame(
+        {
+            "verdict": list(VERDICTS),
+            "days": counts.to_numpy().astype("int64"),
+            "share": counts.to_numpy() / total if total else np.full(len(VERDICTS), np.nan),
+        }
+    )
+
+
+def _cell(value: object) -> str:
+    return _text(value).replace("|", "\\|").replace("\n", " ")
+
+
+def top_anomalies_markdown(verdicts: pd.DataFrame, n: int = 10) -> str:
+    """The ``n`` most anomalous days as a Markdown table (for Dagster metadata).
+
+    Anomalies are ordered by how many detectors agree (``both`` first), then by rule families,
+    then by ``ml_score``.
+    """
+    require_columns(verdicts, VERDICT_COLUMNS, what="verdicts")
+    flagged = verdicts[verdicts["is_anomaly"]]
+    if flagged.empty:
+        return "No anomalous user-days."
+    ranked = flagged.assign(
+        _agree=(flagged["verdict"] == "both").astype(int),
+        _score=flagged["ml_score"].fillna(-np.inf),
+    ).sort_values(["_agree", "rule_signal_count", "_score"], ascending=False, kind="mergesort")
+    lines = [
+        "| user_id | listen_date | verdict | ml_score | rule families | reasons |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in ranked.head(n).itertuples():
+        score = f"{row.ml_score:.3f}" if pd.notna(row.ml_score) else ""
+        lines.append(
+            f"| {_cell(row.user_id)} | {row.listen_date} | {row.verdict} | {score} | "
+            f"{_cell(row.rule_signals)} | {_cell(row.reasons)} |"
+        )
+    return "\n".join(lines)

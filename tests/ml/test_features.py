@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ml.features import BASELINED_METRICS, build_feature_matrix, feature_names
+
+
+def test_matrix_has_one_row_per_day_and_named_columns(flags):
+    X, names = build_feature_matrix(flags)
+    assert X.shape == (len(flags), len(names))
+    assert names == feature_names()
+    assert len(set(names)) == len(names)
+    assert {f"{m}_z" for m in BASELINED_METRICS} <= set(names)
+
+
+def test_cold_start_deviations_become_zero_and_matrix_is_finite(flags):
+    X, names = build_feature_matrix(flags)
+    cold = flags["short_play_share_z"].isna().to_numpy()
+    assert cold.any()
+    assert np.isfinite(X).all()
+    assert (X[cold, names.index("short_play_share_z")] == 0).all()
+
+
+def test_extreme_deviations_are_clipped(flags):
+    frame = flags.copy()
+    frame.loc[frame.index[5], "play_count_z"] = 1e6
+    X, names = build_feature_matrix(frame)
+    assert X[5, names.index("play_count_z")] == 8.0
+
+
+def test_extra_columns_are_ignored(flags):
+    X, _ = build_feature_matrix(flags.assign(something_new=1.0))
+    assert np.array_equal(X, build_feature_matrix(flags)[0])
+
+
+def test_novelty_of_a_brand_new_account_does_not_count(flags):
+    frame = flags.copy()
+    first, seasoned = frame.index[0], frame.index[15]
+    frame.loc[[first, seasoned], ["new_artist_share", "new_platform_count", "new_country_count"]] = [1.0, 1, 1]
+    X, names = build_feature_matrix(frame)
+    breadth = names.index("context_novelty_breadth")
+    assert X[0, breadth] == 0.0
+    assert X[15, breadth] >= 2.0
+
+
+def test_one_new_country_while_travelling_counts_less_than_a_takeover(flags):
+    frame = flags.copy()
+    travel, takeover = frame.index[14], frame.index[15]
+    frame.loc[travel, "new_country_count"] = 1
+    frame.loc[takeover, ["new_country_count", "new_platform_count", "new_artist_share_z"]] = [1, 1, 6.0]
+    X, names = build_feature_matrix(frame)
+    breadth = names.index("context_novelty_breadth")
+    assert X[14, breadth] == 1.0
+    assert X[15, breadth] == 3.0
+
+
+@pytest.mark.parametrize(
+    "dropped",
+    [
+        pytest.param(["night_share"], id="one missing day feature is named"),
+        pytest.param(["play_count_z", "baseline_days"], id="every missing column is named"),
+    ],
+)
+def test_missing_columns_raise_a_value_error_naming_them(flags, dropped):
+    with pytest.raises(ValueError) as error:
+        build_feature_matrix(flags.drop(columns=dropped))
+    for column in dropped:
+        assert column in str(error.value)
+
+
+def test_an_empty_frame_gives_an_empty_matrix(flags):
+    X, names = build_feature_matrix(flags.iloc[:0])
+    assert X.shape == (0, len(names))
