@@ -45,3 +45,21 @@
 {% macro duckdb__quantile(expression, fraction) -%}
     quantile_cont({{ expression }}, {{ fraction }})
 {%- endmacro %}
+
+{# Continuous quantile as a window aggregate (followed by an over clause). #}
+{% macro window_quantile(expression, fraction) -%}
+    {{ return(adapter.dispatch('window_quantile', 'listening_anomalies')(expression, fraction)) }}
+{%- endmacro %}
+
+{% macro default__window_quantile(expression, fraction) -%}
+    percentile_approx({{ expression }}, {{ fraction }}, 10000)
+{%- endmacro %}
+
+{% macro duckdb__window_quantile(expression, fraction) -%}
+    quantile_cont({{ expression }}, {{ fraction }})
+{%- endmacro %}
+
+{# Whole days since 1970-01-01: an integer to order windows by, so day ranges are portable frames. #}
+{% macro day_number(date_expression) -%}
+    {{ dbt.datediff("cast('1970-01-01' as date)", date_expression, 'day') }}
+{%- endmacro %}

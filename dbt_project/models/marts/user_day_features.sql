@@ -81,38 +81,17 @@ flagged as (
 
 ),
 
+-- Each play knows when its session started, so the longest session is one more aggregate of
+-- the day instead of a second grouping of the plays.
 sessionised as (
 
     select
         *,
-        sum(is_session_start) over (
+        max(case when is_session_start = 1 then started_epoch_seconds end) over (
             partition by user_id, listen_date order by started_epoch_seconds, event_id
             rows between unbounded preceding and current row
-        ) as session_number
+        ) as session_started_epoch_seconds
     from flagged
-
-),
-
-sessions as (
-
-    select
-        user_id,
-        listen_date,
-        session_number,
-        (max(ended_epoch_seconds) - min(started_epoch_seconds)) / 60.0 as session_minutes
-    from sessionised
-    group by user_id, listen_date, session_number
-
-),
-
-longest_sessions as (
-
-    select
-        user_id,
-        listen_date,
-        max(session_minutes) as longest_session_minutes
-    from sessions
-    group by user_id, listen_date
 
 ),
 
@@ -132,9 +111,11 @@ artist_plays as (
 
 ),
 
+-- Distinct counts come from these per-entity groups (one grouping each) instead of several
+-- count(distinct ...) over all plays, which cost a hash table per column.
 top_track as (
 
-    select user_id, listen_date, max(play_count) as top_track_plays
+    select user_id, listen_date, max(play_count) as top_track_plays, count(*) as distinct_tracks
     from track_plays
     group by user_id, listen_date
 
@@ -142,7 +123,7 @@ top_track as (
 
 top_artist as (
 
-    select user_id, listen_date, max(play_count) as top_artist_plays
+    select user_id, listen_date, max(play_count) as top_artist_plays, count(*) as distinct_artists
     from artist_plays
     group by user_id, listen_date
 
@@ -156,9 +137,20 @@ day_hours as (
 
 ),
 
+-- Per user and local hour: on how many of the baseline window's earlier days the user played in
+-- that hour. A window over the day number reads each row once (a range join would copy it).
 hour_history as (
 
-    select * from {{ ref('int_user_day_hours') }}
+    select
+        user_id,
+        listen_date,
+        local_hour,
+        count(*) over (
+            partition by user_id, local_hour
+            order by {{ day_number('listen_date') }}
+            range between {{ var('baseline_window_days') }} preceding and 1 preceding
+        ) as history_days_with_plays
+    from {{ ref('int_user_day_hours') }}
     where listen_date >= {{ history_window_start() }}
         and listen_date < {{ listen_window_end() }}
 
@@ -172,14 +164,12 @@ day_hours_with_history as (
         day_hours.listen_date,
         day_hours.local_hour,
         day_hours.play_count,
-        count(hour_history.listen_date) as history_days_with_plays
+        hour_history.history_days_with_plays
     from day_hours
-    left join hour_history
+    inner join hour_history
         on day_hours.user_id = hour_history.user_id
+        and day_hours.listen_date = hour_history.listen_date
         and day_hours.local_hour = hour_history.local_hour
-        and hour_history.listen_date < day_hours.listen_date
-        and hour_history.listen_date >= {{ dbt.dateadd('day', -(var('baseline_window_days') | int), 'day_hours.listen_date') }}
-    group by day_hours.user_id, day_hours.listen_date, day_hours.local_hour, day_hours.play_count
 
 ),
 
@@ -188,6 +178,7 @@ unusual_hours as (
     select
         user_id,
         listen_date,
+        count(*) as active_hours,
         sum(case when history_days_with_plays = 0 then play_count else 0 end) * 1.0
             / sum(play_count) as unusual_hour_share
     from day_hours_with_history
@@ -216,8 +207,6 @@ daily as (
         max(timezone) as timezone,
         count(*) as play_count,
         sum(ms_played) / 60000.0 as minutes_played,
-        count(distinct track_id) as distinct_tracks,
-        count(distinct artist_id) as distinct_artists,
         avg(case when is_skipped then 1.0 else 0.0 end) as skip_rate,
         avg(case when play_seconds < {{ var('short_play_seconds') }} then 1.0 else 0.0 end) as short_play_share,
         {{ quantile('play_seconds', 0.5) }} as median_play_seconds,
@@ -227,14 +216,14 @@ daily as (
                 else 0.0
             end
         ) as night_share,
-        count(distinct local_hour) as active_hours,
         avg(is_new_track * 1.0) as new_track_share,
         avg(is_new_artist * 1.0) as new_artist_share,
         count(distinct country) as country_count,
         count(distinct platform) as platform_count,
         stddev_samp(seconds_since_previous_start) / nullif(avg(seconds_since_previous_start), 0) as inter_play_gap_cv,
         count(distinct cast(floor(play_seconds) as bigint)) * 1.0 / count(*) as distinct_play_length_share,
-        avg(is_overlapping * 1.0) as overlapping_play_share
+        avg(is_overlapping * 1.0) as overlapping_play_share,
+        max(ended_epoch_seconds - session_started_epoch_seconds) / 60.0 as longest_session_minutes
     from sessionised
     group by user_id, listen_date
 
@@ -248,14 +237,14 @@ final as (
         daily.timezone,
         daily.play_count,
         daily.minutes_played,
-        daily.distinct_tracks,
-        daily.distinct_artists,
+        top_track.distinct_tracks,
+        top_artist.distinct_artists,
         daily.skip_rate,
         daily.short_play_share,
         daily.median_play_seconds,
         daily.night_share,
-        daily.active_hours,
-        longest_sessions.longest_session_minutes,
+        unusual_hours.active_hours,
+        daily.longest_session_minutes,
         top_track.top_track_plays * 1.0 / daily.play_count as top_track_share,
         top_artist.top_artist_plays * 1.0 / daily.play_count as top_artist_share,
         daily.new_track_share,
@@ -269,9 +258,6 @@ final as (
         daily.overlapping_play_share,
         unusual_hours.unusual_hour_share
     from daily
-    inner join longest_sessions
-        on daily.user_id = longest_sessions.user_id
-        and daily.listen_date = longest_sessions.listen_date
     inner join top_track
         on daily.user_id = top_track.user_id
         and daily.listen_date = top_track.listen_date
