@@ -138,7 +138,11 @@ def command_run(arguments: argparse.Namespace) -> int:
     )
     loading = not source.uses_files
     if source.uses_files:
-        start, end = _import_files(path, source)
+        window = _import_files(path, source)
+        if window is None:
+            _say("no new plays in these files: the warehouse already holds every valid one; nothing to recompute")
+            return 0
+        start, end = window
     else:
         config = source.simulation_config()
         start, end = config.start_date, config.start_date + timedelta(days=config.n_days)
@@ -200,7 +204,8 @@ def _simulation_overrides(arguments: argparse.Namespace) -> dict:
     return {name: value for name, value in overrides.items() if value is not None}
 
 
-def _import_files(path: Path, source) -> tuple[date, date]:
+def _import_files(path: Path, source) -> tuple[date, date] | None:
+    """Load the files; the UTC days ``[first, last + 1)`` of the new plays, or None when none are new."""
     from warehouse.loaders import load_files
 
     _say(f"loading {source.events_path}")
@@ -209,7 +214,7 @@ def _import_files(path: Path, source) -> tuple[date, date]:
     for line in report.summary_lines():
         _say(f"  {line}")
     if report.first_date is None:
-        raise WarehouseError(f"no valid plays found in {source.events_path}: nothing to analyse")
+        return None
     return report.first_date, report.last_date + timedelta(days=1)
 
 
