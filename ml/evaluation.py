@@ -11,6 +11,7 @@ import pandas as pd
 from sklearn.metrics import average_precision_score
 
 from ml.features import require_columns
+from ml.verdicts import as_bool
 
 #: Detector name -> verdict column holding its flag.
 DETECTORS = {"rules": "rule_flag", "isolation_forest": "ml_flag", "hybrid": "is_anomaly"}
@@ -78,7 +79,7 @@ def evaluate_detection(
 
     rows: list[tuple[str, str, str, float, int]] = []
     for detector, column in DETECTORS.items():
-        flagged = days[column].fillna(False).astype(bool).to_numpy()
+        flagged = as_bool(days[column])
         tp = int((flagged & positive).sum())
         fp = int((flagged & ~positive).sum())
         fn = int((~flagged & positive).sum())
@@ -99,14 +100,14 @@ def evaluate_detection(
             pr_auc = float(average_precision_score(positive[scored], scores[scored])) if has_both else float("nan")
             rows.append((detector, "pr_auc", "all", pr_auc, int(positive[scored].sum())))
         for anomaly_type, group in days[positive].groupby("anomaly_type", sort=True):
-            caught = int(group[column].fillna(False).astype(bool).sum())
+            caught = int(as_bool(group[column]).sum())
             rows.append((detector, "recall", str(anomaly_type), _ratio(caught, len(group)), len(group)))
         if benign_labels is not None and len(benign_labels):
             require_columns(benign_labels, ("user_id", "listen_date", "scenario"), what="benign labels")
             benign = _keyed(benign_labels[["user_id", "listen_date", "scenario"]]).drop_duplicates()
             benign = benign.merge(days[~positive][[*_KEYS, column]], on=_KEYS, how="inner")
             for scenario, group in benign.groupby("scenario", sort=True):
-                flagged_days = int(group[column].fillna(False).astype(bool).sum())
+                flagged_days = int(as_bool(group[column]).sum())
                 rows.append((detector, "flagged_rate", str(scenario), _ratio(flagged_days, len(group)), len(group)))
     out = pd.DataFrame(rows, columns=EVALUATION_COLUMNS)
     out["support"] = out["support"].astype("int64")

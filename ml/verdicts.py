@@ -39,6 +39,11 @@ def _keys(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def as_bool(values: pd.Series) -> np.ndarray:
+    """Booleans with nulls (a day without a score) read as False."""
+    return values.astype("boolean").fillna(False).to_numpy(dtype=bool)
+
+
 def _text(value: object) -> str:
     if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return ""
@@ -86,15 +91,15 @@ def build_verdicts(flags: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
     left = _keys(flags[list(FLAG_COLUMNS)])
     right = _keys(scores[list(SCORE_COLUMNS)]).drop_duplicates(["user_id", "listen_date"], keep="last")
     merged = left.merge(right, on=["user_id", "listen_date"], how="left", validate="many_to_one")
-    rule_flag = merged["rule_flag"].fillna(False).astype(bool).to_numpy()
-    ml_flag = merged["ml_flag"].fillna(False).astype(bool).to_numpy()
+    rule_flag = as_bool(merged["rule_flag"])
+    ml_flag = as_bool(merged["ml_flag"])
     verdict = np.select(
         [rule_flag & ml_flag, rule_flag, ml_flag], ["both", "rule_only", "ml_only"], default="normal"
     ).astype(object)
     baseline_days = pd.to_numeric(merged["baseline_days"], errors="coerce").fillna(0).astype("int64")
     rule_signals = merged["rule_signals"].map(_text)
     if "is_cold_start" in flags.columns:
-        cold = flags["is_cold_start"].fillna(False).astype(bool).to_numpy()
+        cold = as_bool(flags["is_cold_start"])
     else:
         cold = (baseline_days < MIN_BASELINE_DAYS).to_numpy()
     reasons = [
