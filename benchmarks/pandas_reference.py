@@ -52,28 +52,38 @@ def dbt_vars() -> dict:
         return yaml.safe_load(handle)["vars"]
 
 
-_SIGNAL_PATTERN = re.compile(
-    r"'metric':\s*'(?P<metric>\w+)',\s*'family':\s*'(?P<family>\w+)',\s*'direction':\s*'(?P<direction>\w+)',"
-    r"\s*'scale_floor':\s*(?P<floor>[0-9.]+),\s*'min_change_var':\s*'(?P<min_change_var>\w+)'"
-)
+_SIGNAL_PATTERN = re.compile(r"\{'metric':.*?\}")
+_FIELD_PATTERN = re.compile(r"'(\w+)':\s*(?:'([^']*)'|(true|false)|([0-9.]+))")
 
 
 def deviation_signals() -> list[dict]:
-    """The signals of macros/signals.sql: metric, family, direction, scale floor, min-change var."""
+    """The signals of macros/signals.sql: metric, family, direction, log_scale, scale_floor,
+    min_change_var and the optional ceiling_var."""
     text = (DBT_PROJECT_DIR / "macros" / "signals.sql").read_text()
-    signals = [
-        {
-            "metric": m["metric"],
-            "family": m["family"],
-            "direction": m["direction"],
-            "scale_floor": float(m["floor"]),
-            "min_change_var": m["min_change_var"],
-        }
-        for m in _SIGNAL_PATTERN.finditer(text)
-    ]
+    signals = []
+    for match in _SIGNAL_PATTERN.finditer(text):
+        fields = {}
+        for name, string, boolean, number in _FIELD_PATTERN.findall(match.group(0)):
+            fields[name] = string if string or not (boolean or number) else (boolean == "true" if boolean else float(number))
+        signals.append(
+            {
+                "metric": fields["metric"],
+                "family": fields["family"],
+                "direction": fields["direction"],
+                "log_scale": bool(fields.get("log_scale", False)),
+                "scale_floor": float(fields["scale_floor"]),
+                "min_change_var": fields["min_change_var"],
+                "ceiling_var": fields.get("ceiling_var"),
+            }
+        )
     if not signals:
         raise RuntimeError("no signals found in dbt_project/macros/signals.sql (format changed?)")
     return signals
+
+
+def _scale(signal: dict, values):
+    """ln(1 + x) for log-scale signals (amounts vary by factors), x otherwise."""
+    return np.log1p(values) if signal["log_scale"] else values
 
 
 FAMILIES = ["volume", "continuity", "timing", "content", "engagement", "context"]
@@ -201,15 +211,20 @@ def user_day_baselines(features: pd.DataFrame, signals: list[dict], v: dict) -> 
     metrics = [s["metric"] for s in signals]
     f = features.sort_values(["user_id", "listen_date"]).set_index("listen_date")
     f["one"] = 1.0
-    roll = f.groupby("user_id")[metrics + ["one"]].rolling(f"{v['baseline_window_days']}D", closed="left", min_periods=1)
+    scaled = [f"scaled_{m}" for m in metrics]
+    for s in signals:  # spreads of log-scale signals are in log units
+        f[f"scaled_{s['metric']}"] = _scale(s, f[s["metric"]])
+    roll = f.groupby("user_id")[metrics + scaled + ["one"]].rolling(
+        f"{v['baseline_window_days']}D", closed="left", min_periods=1
+    )
     count = roll["one"].sum()
     median = roll[metrics].median()
-    q75 = roll[metrics].quantile(0.75)
-    q25 = roll[metrics].quantile(0.25)
+    q75 = roll[scaled].quantile(0.75)
+    q25 = roll[scaled].quantile(0.25)
     baselines = pd.DataFrame({"baseline_days": count.fillna(0).astype("int64")})
     for m in metrics:
         baselines[f"usual_{m}"] = median[m]
-        baselines[f"spread_{m}"] = (q75[m] - q25[m]) / 1.349
+        baselines[f"spread_{m}"] = (q75[f"scaled_{m}"] - q25[f"scaled_{m}"]) / 1.349
     return baselines.reset_index()
 
 
@@ -220,7 +235,7 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
     for s in signals:
         m = s["metric"]
         spread = df[f"spread_{m}"].fillna(0).clip(lower=s["scale_floor"])
-        df[f"raw_z_{m}"] = ((df[m] - df[f"usual_{m}"]) / spread).where(df["baseline_days"] >= v["min_days_for_deviation"])
+        df[f"raw_z_{m}"] = ((_scale(s, df[m]) - _scale(s, df[f"usual_{m}"])) / spread).where(df["baseline_days"] >= v["min_days_for_deviation"])
     raw_z = [f"raw_z_{s['metric']}" for s in signals]
     by_day = df.groupby("listen_date")[raw_z]
     effect = by_day.median().where(by_day.count() >= v["min_users_for_day_effect"], 0.0)
@@ -237,6 +252,10 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
             deviates = (z <= -threshold) & (change <= -min_change)
         else:
             deviates = (z.abs() >= threshold) & (change.abs() >= min_change)
+        if s["ceiling_var"]:  # beyond a human limit whatever the baseline
+            deviates |= df[m] >= v[s["ceiling_var"]]
+        if s["family"] != "volume":  # shares of a handful of plays say nothing about a pattern
+            deviates &= df["play_count"] >= v["min_plays_for_pattern_signals"]
         df[f"{m}_z"] = z
         df[f"is_{m}_deviation"] = deviates.fillna(False) & has_baseline
         families[s["family"]] |= df[f"is_{m}_deviation"]
