@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml import pipeline
+from ml.model import load_latest_model
+from warehouse.connection import connect
+from warehouse.store import ensure_raw_tables, read_frame
+
+
+@pytest.fixture
+def con(tmp_path, flags_factory, planter):
+    """A warehouse with 40 users x 20 days of rule flags, 8 planted night-short days labelled as anomalies."""
+    connection = connect(tmp_path / "warehouse.duckdb")
+    frame = flags_factory(n_users=40, n_days=20, seed=2)
+    planted = np.arange(12, len(frame), 100)[:8]
+    frame = planter(frame, planted)
+    connection.register("flags_frame", frame)
+    connection.execute("create table analytics.user_day_rule_flags as select * from flags_frame")
+    connection.unregister("flags_frame")
+    ensure_raw_tables(connection)
+    labels = frame.iloc[planted][["user_id", "listen_date"]].assign(anomaly_type="night_short", severity="obvious")
+    connection.register("labels_frame", labels)
+    connection.execute("insert into raw.anomaly_labels by name select * from labels_frame")
+    connection.unregister("labels_frame")
+    yield connection
+    connection.close()
+
+
+def _run(con, model_dir):
+    model = pipeline.train_from_warehouse(con, through=date(2024, 1, 20), window_days=20, model_dir=model_dir)
+    scores = pipeline.score_window_to_warehouse(con, model, date(2024, 1, 1), date(2024, 1, 21))
+    verdicts = pipeline.write_verdicts(con, date(2024, 1, 1), date(2024, 1, 21))
+    return model, scores, verdicts, pipeline.evaluate_warehouse(con)
+
+
+def test_train_score_verdicts_and_evaluation_end_to_end(con, tmp_path):
+    model, scores, verdicts, evaluation = _run(con, tmp_path / "models")
+    assert load_latest_model(tmp_path / "models").version == model.version
+    assert model.n_training_rows == 800
+    stored = read_frame(con, "select * from analytics.user_day_verdicts")
+    assert len(stored) == 800 and len(scores) == 800
+    assert set(stored["verdict"]) <= {"normal", "rule_only", "ml_only", "both"}
+    types = dict(read_frame(con, "describe analytics.user_day_verdicts")[["column_name", "column_type"]].values)
+    assert types["listen_date"] == "DATE"
+    recall = evaluation.query("detector == 'isolation_forest' and metric == 'recall' and segment == 'all'")["value"].iloc[0]
+    assert recall == 1.0
+    stored_evaluation = read_frame(con, "select * from analytics.detection_evaluation")
+    assert len(stored_evaluation) == len(evaluation)
+    assert stored_evaluation["window_end"].iloc[0].date() == date(2024, 1, 21)
+
+
+def test_rerunning_a_window_replaces_it(con, tmp_path):
+    _run(con, tmp_path / "models")
+    _run(con, tmp_path / "models")
+    for table in ("analytics.user_day_ml_scores", "analytics.user_day_verdicts"):
+        assert read_frame(con, f"select count(*) as n from {table}")["n"].iloc[0] == 800
+    n_eval = read_frame(con, "select count(*) as n from analytics.detection_evaluation")["n"].iloc[0]
+    assert n_eval == len(pipeline.evaluate_warehouse(con))
+
+
+def test_training_window_reads_only_the_trailing_days(con):
+    model = pipeline.train_from_warehouse(con, window_days=7)
+    assert (model.trained_from, model.trained_through) == (date(2024, 1, 14), date(2024, 1, 20))
+    assert model.n_training_rows == 40 * 7
+
+
+def test_evaluation_without_labels_is_none(con, tmp_path):
+    _run(con, tmp_path / "models")
+    con.execute("delete from raw.anomaly_labels")
+    assert pipeline.evaluate_warehouse(con) is None
+
+
+def test_an_empty_window_writes_nothing_and_does_not_fail(con):
+    model = pipeline.train_from_warehouse(con)
+    scores = pipeline.score_window_to_warehouse(con, model, date(2025, 1, 1), date(2025, 1, 2))
+    assert scores.empty
+    assert pipeline.write_verdicts(con, date(2025, 1, 1), date(2025, 1, 2)).empty
+
+
+def test_missing_flags_table_says_what_to_build(tmp_path):
+    connection = connect(tmp_path / "empty.duckdb")
+    try:
+        with pytest.raises(ValueError, match="user_day_rule_flags does not exist"):
+            pipeline.train_from_warehouse(connection)
+    finally:
+        connection.close()
