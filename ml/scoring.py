@@ -50,11 +50,11 @@ def _describe(feature: str, metric: str, row: pd.Series) -> str:
         )
     if feature == "context_novelty_breadth":
         parts = [
-            f"{format_metric(c, _value(row, c))} {label}"
+            f"{label} {format_metric(c, _value(row, c))}"
             for c, label in (("new_country_count", "new countries"), ("new_platform_count", "new platforms"))
             if pd.notna(_value(row, c)) and float(_value(row, c)) > 0
         ]
-        parts.append(f"{format_metric('new_artist_share', _value(row, 'new_artist_share'))} plays of new artists")
+        parts.append(f"plays of new artists {format_metric('new_artist_share', _value(row, 'new_artist_share'))}")
         return "new context: " + ", ".join(parts)
     text = f"{metric} {format_metric(metric, _value(row, metric))}"
     usual = _value(row, f"usual_{metric}")

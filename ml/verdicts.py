@@ -57,8 +57,8 @@ def _reason(
         return NORMAL_REASON
     parts = []
     if verdict in ("rule_only", "both"):
-        families = rule_signals.replace(",", ", ") or "rules"
-        parts.append(f"Rules ({families}): {rule_reasons}" if rule_reasons else f"Rules ({families}) deviate")
+        head = f"Rules ({rule_signals.replace(',', ', ')})" if rule_signals else "Rules"
+        parts.append(f"{head}: {rule_reasons}" if rule_reasons else f"{head} deviate")
     if verdict in ("ml_only", "both"):
         model = f"Isolation Forest (score {ml_score:.2f})"
         parts.append(f"{model}: {drivers}" if drivers else model)
