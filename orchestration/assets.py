@@ -1,9 +1,8 @@
 """Assets: raw events -> dbt models -> Isolation Forest -> scores -> verdicts -> evaluation.
 
 Each body calls one or two functions from ``warehouse`` or ``ml`` and records metadata.
+(No ``from __future__ import annotations`` here: Dagster reads the context annotations at runtime.)
 """
-
-from __future__ import annotations
 
 import json
 from typing import Any
@@ -11,14 +10,9 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets, get_asset_key_for_model
 
-from ml.pipeline import (
-    evaluate_warehouse,
-    load_latest_model,
-    score_window_to_warehouse,
-    train_from_warehouse,
-    write_verdicts,
-)
 from ml.evaluation import evaluation_markdown
+from ml.model import load_latest_model
+from ml.pipeline import evaluate_warehouse, score_window_to_warehouse, train_from_warehouse, write_verdicts
 from ml.verdicts import top_anomalies_markdown, verdict_summary
 from orchestration.dbt import dbt_project
 from orchestration.partitions import daily_partitions, dbt_vars, listen_date_window, partition_dates
@@ -111,7 +105,16 @@ def isolation_forest_model(
 ) -> dg.MaterializeResult:
     with warehouse.connect() as con:
         model = train_from_warehouse(con, through=None, window_days=config.window_days, model_dir=warehouse.model_directory)
-    return dg.MaterializeResult(metadata=model.metadata())
+    return dg.MaterializeResult(
+        metadata={
+            "model_version": model.version,
+            "threshold": float(model.threshold),
+            "training_rows": model.n_training_rows,
+            "trained_from": str(model.trained_from),
+            "trained_through": str(model.trained_through),
+            "parameters": dg.MetadataValue.json(model.params),
+        }
+    )
 
 
 @dg.asset(

@@ -1,6 +1,5 @@
 """Python asset checks on the detection tables (dbt's own tests arrive as dbt asset checks)."""
 
-from __future__ import annotations
 
 import dagster as dg
 

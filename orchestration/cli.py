@@ -295,10 +295,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROGRAM}: interrupted", file=sys.stderr)
         return 130
-    except Exception as error:  # a failed Dagster run wraps the user's error; show its cause in one line
+    except Exception as error:  # a failed Dagster run wraps the asset's error; show its cause in one line
         cause = _root_cause(error)
-        if isinstance(cause, WarehouseError):
-            print(f"{PROGRAM}: error: {cause}", file=sys.stderr)
+        if isinstance(cause, (WarehouseError, ValueError)) and "--verbose" not in (argv or sys.argv):
+            print(f"{PROGRAM}: error: {cause} (run again with --verbose for details)", file=sys.stderr)
             return 1
         raise
 

@@ -18,15 +18,17 @@ from warehouse.paths import WAREHOUSE_ENV_VAR, warehouse_path
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
 
+# The dbt installed beside this interpreter, so nothing depends on the virtual environment being activated.
+DBT_EXECUTABLE = str(Path(sys.executable).with_name("dbt"))
+
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 
 
 def prepare_manifest() -> Path:
     """Run ``dbt parse`` so that ``target/manifest.json`` matches the project. Returns its path."""
     environment = {**os.environ, WAREHOUSE_ENV_VAR: str(warehouse_path())}
-    dbt_executable = Path(sys.executable).with_name("dbt")
     completed = subprocess.run(
-        [str(dbt_executable), "parse", "--quiet", "--profiles-dir", str(DBT_PROJECT_DIR)],
+        [DBT_EXECUTABLE, "parse", "--quiet", "--profiles-dir", str(DBT_PROJECT_DIR)],
         cwd=DBT_PROJECT_DIR,
         env=environment,
         capture_output=True,

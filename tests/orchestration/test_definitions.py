@@ -54,8 +54,10 @@ def test_daily_assets_share_partitions_and_backfill_in_one_run(defs):
 
 
 def test_schedules_materialise_yesterday_daily_and_retrain_weekly(defs):
-    crons = {schedule.job_name: schedule.cron_schedule for schedule in defs.schedules}
-    assert crons == {"daily_detection_job": "0 2 * * *", "retrain_job": "0 4 * * 1"}
+    daily = defs.get_schedule_def("daily_detection_job_schedule")
+    weekly = defs.get_schedule_def("retrain_job_schedule")
+    assert (daily.job_name, daily.cron_schedule) == ("daily_detection_job", "0 2 * * *")
+    assert (weekly.job_name, weekly.cron_schedule) == ("retrain_job", "0 4 * * 1")
 
 
 def test_dbt_tests_surface_as_asset_checks(defs):
