@@ -37,7 +37,6 @@ import pandas as pd
 BASELINED_METRICS: tuple[str, ...] = (
     "minutes_played",
     "play_count",
-    "distinct_tracks",
     "skip_rate",
     "short_play_share",
     "median_play_seconds",
@@ -50,6 +49,7 @@ BASELINED_METRICS: tuple[str, ...] = (
     "inter_play_gap_cv",
     "distinct_play_length_share",
     "unusual_hour_share",
+    "overlapping_play_share",
 )
 
 #: Robust deviations beyond this many scale units carry no extra information for the forest.

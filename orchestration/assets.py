@@ -77,10 +77,14 @@ class ListeningDbtTranslator(DagsterDbtTranslator):
     dagster_dbt_translator=ListeningDbtTranslator(),
 )
 def listening_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
-    """Features, point-in-time baselines and rule flags for the partition window (`dbt build`)."""
+    """Features, point-in-time baselines and rule flags for the partition window (`dbt build`).
+
+    Data tests run with every build; dbt unit tests test the SQL, not the data, and run in CI.
+    """
     use_warehouse(warehouse.path)
     start, end = partition_dates(context.partition_time_window)
-    yield from dbt.cli(["build", "--vars", json.dumps(dbt_vars(start, end))], context=context).stream()
+    arguments = ["build", "--vars", json.dumps(dbt_vars(start, end)), "--exclude", "test_type:unit"]
+    yield from dbt.cli(arguments, context=context).stream()
 
 
 RULE_FLAGS_KEY = get_asset_key_for_model([listening_dbt_models], "user_day_rule_flags")
@@ -158,7 +162,7 @@ def user_day_verdicts(context: dg.AssetExecutionContext, warehouse: WarehouseRes
         "flagged_rate": float(verdicts["is_anomaly"].mean()) if len(verdicts) else 0.0,
         "top_anomalies": dg.MetadataValue.md(top_anomalies_markdown(verdicts)),
     }
-    metadata.update({f"verdict_{row.verdict}": int(row.user_days) for row in counts.itertuples()})
+    metadata.update({f"verdict_{row.verdict}": int(row.days) for row in counts.itertuples()})
     return dg.MaterializeResult(metadata=metadata)
 
 

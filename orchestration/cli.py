@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 @dataclass(frozen=True)
 class Stage:
-    """One Dagster run of the main flow."""
+    """One Dagster run of the main flow: asset definitions of orchestration.assets, by name."""
 
     title: str
     asset_names: tuple[str, ...]
@@ -125,7 +125,7 @@ def command_run(arguments: argparse.Namespace) -> int:
     _say(f"warehouse: {path}")
     started = time.perf_counter()
     prepare_manifest()
-    from orchestration import definitions
+    from orchestration import assets, definitions
     from orchestration.resources import ListeningSourceResource, WarehouseResource
 
     source = ListeningSourceResource(
@@ -154,7 +154,7 @@ def command_run(arguments: argparse.Namespace) -> int:
         "dbt": definitions.defs.resources["dbt"],
     }
     all_assets = [*definitions.defs.assets, *definitions.defs.asset_checks]
-    run_config = {"loggers": {"console": {"config": {"log_level": "INFO" if arguments.verbose else "WARNING"}}}}
+    run_config = {"loggers": {"console": {"config": {"log_level": "INFO" if arguments.verbose else "CRITICAL"}}}}
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     stages = run_stages(loading)
     for number, stage in enumerate(stages, start=1):
@@ -171,7 +171,7 @@ def command_run(arguments: argparse.Namespace) -> int:
         )
         dg.materialize(
             all_assets,
-            selection=dg.AssetSelection.assets(*stage.asset_names),
+            selection=dg.AssetSelection.assets(*(getattr(assets, name) for name in stage.asset_names)),
             resources=resources,
             run_config=run_config,
             instance=instance,

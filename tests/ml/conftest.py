@@ -46,6 +46,7 @@ def make_flags(n_users: int = 60, n_days: int = 20, *, seed: int = 0, start: dat
             "inter_play_gap_cv": rng.uniform(0.8, 2.0, n),
             "distinct_play_length_share": rng.uniform(0.8, 1.0, n),
             "unusual_hour_share": rng.beta(1, 15, n),
+            "overlapping_play_share": np.zeros(n),
         }
     )
     for m in BASELINED_METRICS:
