@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 UV := $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: run test ui benchmark clean
+.PHONY: run test ui evaluate benchmark clean
 
 run: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/listening-anomalies run $(ARGS)
@@ -16,6 +16,10 @@ test: $(VENV)/.installed
 
 ui: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/listening-anomalies ui $(ARGS)
+
+# Detection quality over three seeds, written into README.md between its markers.
+evaluate: $(VENV)/.installed
+	$(BIN)/listening-anomalies evaluate --readme README.md $(ARGS)
 
 benchmark: $(VENV)/.installed
 	$(BIN)/python -m benchmarks.run $(ARGS)

@@ -156,8 +156,31 @@ def evaluation_markdown(evaluation: pd.DataFrame) -> str:
     # Overall metrics first, then recall per type, then benign scenarios, each in first-seen order.
     order.sort(key=lambda ms: (ms[1] != "all", ms[0] == "flagged_rate"))
     values = {(r.detector, r.metric, r.segment): r.value for r in evaluation.itertuples()}
+    spreads = (
+        {(r.detector, r.metric, r.segment): r.spread for r in evaluation.itertuples()} if "spread" in evaluation else {}
+    )
+
+    def cell(detector: str, metric: str, segment: str) -> str:
+        text = _format(metric, values.get((detector, metric, segment), np.nan))
+        spread = spreads.get((detector, metric, segment), np.nan)
+        return text if np.isnan(spread) or text == "–" else f"{text} ± {_format(metric, spread)}"
+
     lines = ["| metric | " + " | ".join(detectors) + " |", "|---|" + "---|" * len(detectors)]
     for metric, segment in order:
-        cells = [_format(metric, values.get((d, metric, segment), np.nan)) for d in detectors]
+        cells = [cell(d, metric, segment) for d in detectors]
         lines.append(f"| {_row_label(metric, segment)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def combine_runs(evaluations: list[pd.DataFrame]) -> pd.DataFrame:
+    """Several runs' evaluations (e.g. one per seed) as mean ``value`` and standard deviation ``spread``.
+
+    ``support`` is summed over the runs; ``runs`` counts the runs that had the metric.
+    """
+    if not evaluations:
+        raise ValueError("no evaluations to combine")
+    stacked = pd.concat(evaluations, ignore_index=True)
+    require_columns(stacked, EVALUATION_COLUMNS, what="evaluation")
+    grouped = stacked.groupby(["detector", "metric", "segment"], sort=False)
+    combined = grouped.agg(value=("value", "mean"), spread=("value", "std"), support=("support", "sum"), runs=("value", "count"))
+    return combined.reset_index()

@@ -105,6 +105,15 @@ _ABSOLUTE: tuple[Feature, ...] = (
     ),
     Feature("new_platform_count", "new_platform_count", "a device the user never used before (history-weighted)"),
     Feature("new_artist_share", "new_artist_share", "share of plays of never-played artists (history-weighted)"),
+    Feature("new_country_count", "new_country_count", "countries never played from before: several in one day is geo hopping"),
+)
+
+#: Deviation summaries: a forest splits on one random column at a time, so an extreme in one of
+#: thirty columns (a heavy listener near silent, every play skipped) is rarely isolated early.
+#: The largest deviation and the number of strong ones put "any single extreme" in one column.
+_SUMMARIES: tuple[Feature, ...] = (
+    Feature("largest_deviation", "minutes_played", "the day's most extreme departure from the user's pattern, whichever metric"),
+    Feature("strong_deviation_count", "minutes_played", "how many metrics depart strongly (|z| >= 3) at once"),
 )
 
 _DEVIATIONS: tuple[Feature, ...] = tuple(
@@ -113,7 +122,13 @@ _DEVIATIONS: tuple[Feature, ...] = tuple(
 )
 
 #: Every column of the matrix, in order.
-FEATURES: tuple[Feature, ...] = _DEVIATIONS + _ABSOLUTE
+FEATURES: tuple[Feature, ...] = _DEVIATIONS + _ABSOLUTE + _SUMMARIES
+
+#: Volume deviations stay as they are on a day with few plays; every other metric of such a day is
+#: a share of a handful of plays (one track at 100 %, every play skipped) and is weighted by
+#: plays / (plays + PATTERN_EVIDENCE_PLAYS), like the rules' minimum plays for pattern signals.
+VOLUME_METRICS = ("minutes_played", "play_count")
+PATTERN_EVIDENCE_PLAYS = 10.0
 
 #: Columns :func:`build_feature_matrix` reads.
 REQUIRED_COLUMNS: tuple[str, ...] = (
@@ -228,11 +243,21 @@ def build_feature_matrix(
         "new_platform_count": new_platform,
         "new_artist_share": new_artist,
     }
+    evidence = plays / (plays + PATTERN_EVIDENCE_PLAYS)
+    for name in ("short_play_share", "skip_rate", "night_share", "top_track_share", "top_artist_share", "night_short_share"):
+        absolute[name] = absolute[name] * evidence
+    absolute["new_country_count"] = np.clip(new_country, 0, 4) * history_weight
     deviations = {
         f"{m}_z": np.clip(np.nan_to_num(col[f"{m}_z"], nan=0.0, posinf=Z_CLIP, neginf=-Z_CLIP), -Z_CLIP, Z_CLIP)
+        * (1.0 if m in VOLUME_METRICS else evidence)
         for m in BASELINED_METRICS
     }
+    absolute_deviations = np.abs(np.column_stack(list(deviations.values()))) if len(frame) else np.zeros((0, 1))
+    summaries = {
+        "largest_deviation": absolute_deviations.max(axis=1) if len(frame) else np.zeros(0),
+        "strong_deviation_count": (absolute_deviations >= 3.0).sum(axis=1).astype(float) if len(frame) else np.zeros(0),
+    }
     names = feature_names()
-    columns = {**deviations, **absolute}
+    columns = {**deviations, **absolute, **summaries}
     X = np.column_stack([columns[n] for n in names]) if len(frame) else np.zeros((0, len(names)))
     return X.astype(np.float64), names

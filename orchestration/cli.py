@@ -51,6 +51,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _seed_list(text: str) -> list[int]:
+    try:
+        seeds = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        seeds = []
+    if not seeds:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of seeds: {text!r}")
+    return seeds
+
+
 def build_parser() -> argparse.ArgumentParser:
     from warehouse.simulator import SimulationConfig
 
@@ -75,6 +85,15 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("sql", help='e.g. "select verdict, count(*) from analytics.user_day_verdicts group by 1"')
     query.add_argument("--warehouse", type=Path, help="DuckDB file (default as for run)")
     query.add_argument("--max-rows", type=_positive_int, default=50, help="rows to print at most (default 50)")
+
+    evaluate = commands.add_parser(
+        "evaluate", help="run the simulated DAG for several seeds and report detection quality (mean ± spread)"
+    )
+    evaluate.add_argument("--seeds", type=_seed_list, default=[1, 2, 3], help="comma-separated seeds (default 1,2,3)")
+    evaluate.add_argument("--population", type=_positive_int, help=f"number of simulated users (default {defaults.n_users})")
+    evaluate.add_argument("--days", type=_positive_int, help=f"number of simulated days (default {defaults.n_days})")
+    evaluate.add_argument("--readme", type=Path, help="also write the table into this file, between its detection-evaluation markers")
+    evaluate.add_argument("--verbose", action="store_true", help="show Dagster and dbt logs")
 
     ui = commands.add_parser("ui", help="start the Dagster UI on 127.0.0.1")
     ui.add_argument("--port", type=_positive_int, default=3000, help="port (default 3000)")
@@ -114,6 +133,39 @@ def _root_cause(error: BaseException) -> BaseException:
 
 def command_run(arguments: argparse.Namespace) -> int:
     path = use_warehouse(arguments.warehouse or warehouse_path())
+    started = time.perf_counter()
+    if not run_pipeline(path, _source(arguments), verbose=arguments.verbose):
+        return 0
+    with open_warehouse(path, read_only=True) as con:
+        summary = run_summary(con)
+    _say(f"\nfinished in {time.perf_counter() - started:.0f} s")
+    for line in summary.lines():
+        _say(line)
+    _say(
+        "\nlook further:\n"
+        f'  {PROGRAM} query "select verdict, count(*) from analytics.user_day_verdicts group by 1"\n'
+        f'  {PROGRAM} query "select user_id, listen_date, verdict, reasons from analytics.user_day_verdicts '
+        "where is_anomaly order by ml_score desc limit 10\"\n"
+        "  make ui   (the Dagster UI on http://127.0.0.1:3000)"
+    )
+    return 0
+
+
+def _source(arguments: argparse.Namespace):
+    from orchestration.resources import ListeningSourceResource
+
+    return ListeningSourceResource(
+        events_path=getattr(arguments, "events", None) or "",
+        users_path=getattr(arguments, "users_file", None) or "",
+        user_id=getattr(arguments, "user_id", None) or "",
+        timezone=getattr(arguments, "timezone", None) or "",
+        pseudonymize_salt=getattr(arguments, "pseudonymize", None) or "",
+        **_simulation_overrides(arguments),
+    )
+
+
+def run_pipeline(path: Path, source, *, verbose: bool) -> bool:
+    """Materialise the whole graph into ``path`` from ``source``; False when files held nothing new."""
     # Fail fast, before Dagster starts, when another process holds the file.
     with open_warehouse(path):
         pass
@@ -123,25 +175,15 @@ def command_run(arguments: argparse.Namespace) -> int:
     from orchestration.dbt import prepare_manifest
 
     _say(f"warehouse: {path}")
-    started = time.perf_counter()
     prepare_manifest()
     from orchestration import assets, definitions
-    from orchestration.resources import ListeningSourceResource, WarehouseResource
+    from orchestration.resources import WarehouseResource
 
-    source = ListeningSourceResource(
-        events_path=arguments.events or "",
-        users_path=arguments.users_file or "",
-        user_id=arguments.user_id or "",
-        timezone=arguments.timezone or "",
-        pseudonymize_salt=arguments.pseudonymize or "",
-        **_simulation_overrides(arguments),
-    )
-    loading = not source.uses_files
     if source.uses_files:
         window = _import_files(path, source)
         if window is None:
             _say("no new plays in these files: the warehouse already holds every valid one; nothing to recompute")
-            return 0
+            return False
         start, end = window
     else:
         config = source.simulation_config()
@@ -154,13 +196,13 @@ def command_run(arguments: argparse.Namespace) -> int:
         "dbt": definitions.defs.resources["dbt"],
     }
     all_assets = [*definitions.defs.assets, *definitions.defs.asset_checks]
-    run_config = {"loggers": {"console": {"config": {"log_level": "INFO" if arguments.verbose else "CRITICAL"}}}}
+    run_config = {"loggers": {"console": {"config": {"log_level": "INFO" if verbose else "CRITICAL"}}}}
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
-    stages = run_stages(loading)
+    stages = run_stages(loading=not source.uses_files)
     for number, stage in enumerate(stages, start=1):
         stage_started = time.perf_counter()
-        window = f" for UTC days {start} to {end - timedelta(days=1)}" if stage.partitioned else ""
-        _say(f"[{number}/{len(stages)}] {stage.title}{window} ...")
+        window_text = f" for UTC days {start} to {end - timedelta(days=1)}" if stage.partitioned else ""
+        _say(f"[{number}/{len(stages)}] {stage.title}{window_text} ...")
         tags = (
             {
                 "dagster/asset_partition_range_start": start.isoformat(),
@@ -178,28 +220,59 @@ def command_run(arguments: argparse.Namespace) -> int:
             tags=tags,
         )
         _say(f"      done in {time.perf_counter() - stage_started:.1f} s")
+    return True
 
-    with open_warehouse(path, read_only=True) as con:
-        summary = run_summary(con)
-    _say(f"\nfinished in {time.perf_counter() - started:.0f} s")
-    for line in summary.lines():
-        _say(line)
-    _say(
-        "\nlook further:\n"
-        f'  {PROGRAM} query "select verdict, count(*) from analytics.user_day_verdicts group by 1"\n'
-        f'  {PROGRAM} query "select user_id, listen_date, verdict, reasons from analytics.user_day_verdicts '
-        "where is_anomaly order by ml_score desc limit 10\"\n"
-        "  make ui   (the Dagster UI on http://127.0.0.1:3000)"
+
+EVALUATION_BLOCK = ("<!-- detection-evaluation:start -->", "<!-- detection-evaluation:end -->")
+
+
+def command_evaluate(arguments: argparse.Namespace) -> int:
+    import tempfile
+
+    from ml.evaluation import combine_runs, evaluation_markdown
+    from ml.pipeline import evaluate_warehouse
+
+    evaluations = []
+    with tempfile.TemporaryDirectory(prefix="listening-anomalies-evaluation-") as workdir:
+        for seed in arguments.seeds:
+            arguments.seed = seed
+            path = use_warehouse(Path(workdir) / f"seed-{seed}.duckdb")
+            run_pipeline(path, _source(arguments), verbose=arguments.verbose)
+            with open_warehouse(path) as con:
+                evaluation = evaluate_warehouse(con)
+            if evaluation is None:
+                raise WarehouseError(f"seed {seed}: the run produced no labelled days to evaluate")
+            evaluations.append(evaluation)
+    config = _source(arguments).simulation_config()
+    table = (
+        f"Simulated {config.n_users:,} users x {config.n_days} days, seeds {', '.join(map(str, arguments.seeds))}: "
+        "mean ± standard deviation over the seeds.\n\n" + evaluation_markdown(combine_runs(evaluations))
     )
+    _say("\n" + table)
+    if arguments.readme:
+        replace_marked_block(arguments.readme, EVALUATION_BLOCK, table)
+        _say(f"\nwritten into {arguments.readme}")
     return 0
 
 
+def replace_marked_block(path: Path, markers: tuple[str, str], content: str) -> None:
+    """Replace the text between the two marker lines of ``path`` with ``content``."""
+    text = path.read_text(encoding="utf-8")
+    begin, end = markers
+    if begin not in text or end not in text or text.index(begin) > text.index(end):
+        raise UsageError(f"{path} has no block between {begin} and {end} to replace")
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    path.write_text(f"{head}{begin}\n{content}\n{end}{tail}", encoding="utf-8")
+
+
 def _simulation_overrides(arguments: argparse.Namespace) -> dict:
+    start = getattr(arguments, "start", None)
     overrides = {
-        "n_users": arguments.population,
-        "n_days": arguments.days,
-        "start_date": arguments.start.isoformat() if arguments.start else None,
-        "seed": arguments.seed,
+        "n_users": getattr(arguments, "population", None),
+        "n_days": getattr(arguments, "days", None),
+        "start_date": start.isoformat() if start else None,
+        "seed": getattr(arguments, "seed", None),
     }
     return {name: value for name, value in overrides.items() if value is not None}
 
@@ -282,7 +355,7 @@ def command_ui(arguments: argparse.Namespace) -> int:
     )
 
 
-COMMANDS = {"run": command_run, "query": command_query, "ui": command_ui}
+COMMANDS = {"run": command_run, "query": command_query, "evaluate": command_evaluate, "ui": command_ui}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

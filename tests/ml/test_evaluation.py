@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml.evaluation import evaluate_detection, evaluation_markdown
+from ml.evaluation import combine_runs, evaluate_detection, evaluation_markdown
 
 START = date(2024, 3, 1)
 
@@ -116,3 +116,17 @@ def test_markdown_has_a_row_per_metric_and_a_column_per_detector(verdicts, label
 def test_labels_without_their_columns_are_refused(verdicts, labels):
     with pytest.raises(ValueError, match="anomaly_type"):
         evaluate_detection(verdicts, labels.drop(columns=["anomaly_type"]))
+
+
+def test_runs_combine_into_mean_and_spread_per_metric():
+    def run(recall: float) -> pd.DataFrame:
+        return pd.DataFrame(
+            {"detector": ["hybrid"], "metric": ["recall"], "segment": ["marathon"], "value": [recall], "support": [10]}
+        )
+
+    combined = combine_runs([run(0.8), run(1.0), run(0.9)])
+    row = combined.iloc[0]
+    assert row["value"] == pytest.approx(0.9)
+    assert row["spread"] == pytest.approx(0.1)
+    assert (row["support"], row["runs"]) == (30, 3)
+    assert "0.900 ± 0.100" in evaluation_markdown(combined)

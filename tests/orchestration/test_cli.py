@@ -83,3 +83,23 @@ def test_the_main_flow_alternates_partitioned_and_unpartitioned_runs():
     assert [stage.partitioned for stage in stages] == [True, False, True, False]
     assert "raw_listening_events" in stages[0].asset_names
     assert "raw_listening_events" not in run_stages(loading=False)[0].asset_names
+
+
+def test_the_evaluation_block_of_a_file_is_replaced_and_the_rest_kept(tmp_path):
+    from orchestration.cli import EVALUATION_BLOCK, replace_marked_block
+
+    readme = tmp_path / "README.md"
+    begin, end = EVALUATION_BLOCK
+    readme.write_text(f"# title\n{begin}\nold table\n{end}\nafter\n")
+    replace_marked_block(readme, EVALUATION_BLOCK, "| new |")
+    assert readme.read_text() == f"# title\n{begin}\n| new |\n{end}\nafter\n"
+
+
+def test_a_file_without_the_evaluation_markers_is_left_alone(tmp_path, capsys):
+    from orchestration.cli import EVALUATION_BLOCK, UsageError, replace_marked_block
+
+    readme = tmp_path / "README.md"
+    readme.write_text("no markers here\n")
+    with pytest.raises(UsageError, match="no block"):
+        replace_marked_block(readme, EVALUATION_BLOCK, "| new |")
+    assert readme.read_text() == "no markers here\n"
