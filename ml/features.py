@@ -126,7 +126,7 @@ FEATURES: tuple[Feature, ...] = _DEVIATIONS + _ABSOLUTE + _SUMMARIES
 
 #: Volume deviations stay as they are on a day with few plays; every other metric of such a day is
 #: a share of a handful of plays (one track at 100 %, every play skipped) and is weighted by
-#: plays / (plays + PATTERN_EVIDENCE_PLAYS), like the rules' minimum plays for pattern signals.
+#: plays / (plays + PATTERN_EVIDENCE_PLAYS): a day of 10 plays counts half, 90 plays 90 %.
 VOLUME_METRICS = ("minutes_played", "play_count")
 PATTERN_EVIDENCE_PLAYS = 10.0
 

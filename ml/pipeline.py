@@ -79,7 +79,7 @@ def train_from_warehouse(
     model_dir : path, optional
         When given, the model is saved there (see :func:`ml.model.save_model`).
     **train_params
-        Passed to :func:`ml.model.train_model` (``random_state``, ``score_quantile``, ...).
+        Passed to :func:`ml.model.train_model` (``random_state``, ``threshold_mads``, ...).
 
     Returns
     -------

@@ -111,3 +111,13 @@ def test_scoring_without_required_columns_names_them(flags):
     model = train_model(flags)
     with pytest.raises(ValueError, match="skip_rate_z"):
         score_days(model, flags.drop(columns=["skip_rate_z"]))
+
+
+def test_the_threshold_sits_the_given_robust_deviations_above_the_median():
+    from ml.model import calibrate_threshold
+
+    scores = np.array([0.40, 0.42, 0.44, 0.46, 0.48, 0.90])
+    median = np.median(scores)
+    robust_sd = 1.4826 * np.median(np.abs(scores - median))
+    assert calibrate_threshold(scores, 5.0) == pytest.approx(median + 5 * robust_sd)
+    assert calibrate_threshold(scores, 5.0) < 0.90 < calibrate_threshold(scores, 40.0)
