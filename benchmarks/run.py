@@ -78,8 +78,45 @@ def _process_tree_rss_kb(root_pid: int) -> int:
     return total
 
 
+IN_PROCESS = False  # --in-process: run stages in this interpreter (the smoke test; memory is then cumulative)
+
+
+def run_stage_in_process(name: str, params: dict, env: dict, log_path: Path) -> dict:
+    """Run one stage in this process: imports are paid once, so it is quick, but the peak RSS is
+    this process's peak so far, not the stage's own."""
+    import contextlib
+    import resource
+
+    from benchmarks import stages
+
+    saved = dict(os.environ)
+    os.environ.update(env)
+    started = time.perf_counter()
+    try:
+        with open(log_path, "a") as log, contextlib.redirect_stdout(log):
+            try:
+                result = stages.STAGES[name](params, Path(params["workdir"]))
+            except Exception as error:
+                result = {"success": False, "error": f"{type(error).__name__}: {str(error).strip()[:500]}"}
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    result.setdefault("success", "error" not in result)
+    result["process_seconds"] = time.perf_counter() - started
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    result["peak_rss_mb"] = max(rss, children) / 1024
+    result["tree_rss_mb"] = result["peak_rss_mb"]
+    result["in_process"] = True
+    if result.get("events") and result.get("seconds"):
+        result["events_per_second"] = result["events"] / result["seconds"]
+    return result
+
+
 def run_stage(name: str, params: dict, env: dict, log_path: Path) -> dict:
     """Run one stage in a fresh interpreter; its JSON result plus wall time and peak memory."""
+    if IN_PROCESS:
+        return run_stage_in_process(name, params, env, log_path)
     label = params.get("label", name)
     output = Path(params["workdir"]) / f"stage-{label}.json"
     output.unlink(missing_ok=True)
@@ -208,7 +245,7 @@ def _median_stage(runs: list[dict]) -> dict:
         if values:
             out[key] = statistics.median(values)
     out["events"] = ok[0].get("events")
-    for key in ("dagster_runs", "partitions", "sanity", "cell_seconds", "read_seconds", "compute_seconds", "model_seconds", "simulate_seconds"):
+    for key in ("dagster_runs", "partitions", "sanity", "step_seconds", "cell_seconds", "read_seconds", "compute_seconds", "model_seconds", "simulate_seconds"):
         if key in ok[len(ok) // 2]:
             out[key] = ok[len(ok) // 2][key]
     return out
@@ -399,6 +436,9 @@ def format_daily_cost(d: dict) -> str:
             f"{daily['process_seconds']:.2f} s process, peak RSS {daily['peak_rss_mb']:,.0f} MB; "
             f"dbt models {sum(models.values()):.2f} s; {daily.get('dagster_runs')} Dagster run"
         )
+        steps = daily.get("step_seconds") or {}
+        if steps:
+            lines.append("     steps: " + ", ".join(f"{k} {v:.1f} s" for k, v in steps.items()))
     if "ratio" in d:
         lines.append(
             f"ratio {max(d['histories'])} d / {min(d['histories'])} d: {d['ratio']:.2f} (process {d['ratio_process']:.2f}); "
@@ -421,6 +461,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--daily-repeats", type=int, default=3, help="daily runs per history; the median counts (default 3)")
     parser.add_argument("--json", type=Path, help="write the JSON report here (default benchmarks/results/benchmark-<time>.json)")
     parser.add_argument("--workdir", type=Path, help="where warehouses and events go (default benchmarks/results/work)")
+    parser.add_argument("--in-process", action="store_true",
+                        help="run the stages in this process (quick, for the smoke test): peak RSS is then cumulative, not per stage")
     parser.add_argument("--keep", action="store_true", help="keep the work folders (warehouses, events) afterwards")
     return parser
 
@@ -438,6 +480,8 @@ def prepare_manifest(env: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     sizes = [parse_size(text.strip()) for text in args.sizes.split(",") if text.strip()]
+    global IN_PROCESS
+    IN_PROCESS = args.in_process
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     workdir = (args.workdir or RESULTS_DIR / "work").resolve()
     workdir.mkdir(parents=True, exist_ok=True)

@@ -175,6 +175,20 @@ def _materialize(p: dict, asset_names: tuple[str, ...], first: date | None, last
         "model_seconds": {},
         "code_location": path_note,
     }
+    # Wall seconds of each Dagster step (an asset body, or the whole `dbt build` for the dbt assets).
+    starts: dict = {}
+    out["step_seconds"] = {}
+    try:
+        for entry in instance.all_logs(result.run_id):
+            event = entry.dagster_event
+            if event is None:
+                continue
+            if event.event_type_value == "STEP_START":
+                starts[event.step_key] = entry.timestamp
+            elif event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE") and event.step_key in starts:
+                out["step_seconds"][event.step_key] = entry.timestamp - starts[event.step_key]
+    except Exception as error:  # timing detail only: never fail the stage for it
+        out["step_seconds_error"] = str(error)[:200]
     for event in result.get_asset_materialization_events():
         materialization = event.event_specific_data.materialization
         duration = materialization.metadata.get("Execution Duration")
