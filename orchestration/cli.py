@@ -344,7 +344,13 @@ def command_ui(arguments: argparse.Namespace) -> int:
     from orchestration.dbt import prepare_manifest
 
     prepare_manifest()
-    environment = {**os.environ, "DAGSTER_HOME": os.environ.get("DAGSTER_HOME", str(REPOSITORY_ROOT / ".dagster_home"))}
+    # dagster dev's code server prepares the dbt project with the `dbt` found on PATH.
+    bin_directory = str(Path(sys.executable).parent)
+    environment = {
+        **os.environ,
+        "PATH": os.pathsep.join([bin_directory, os.environ.get("PATH", "")]),
+        "DAGSTER_HOME": os.environ.get("DAGSTER_HOME", str(REPOSITORY_ROOT / ".dagster_home")),
+    }
     Path(environment["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
     _say(f"warehouse: {path}\nDagster UI on http://127.0.0.1:{arguments.port} (Ctrl-C stops it)")
     dagster = Path(sys.executable).with_name("dagster")
