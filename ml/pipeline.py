@@ -44,21 +44,6 @@ def read_rule_flags(con: duckdb.DuckDBPyConnection, start: date, end: date) -> p
     )
 
 
-def _write(
-    con: duckdb.DuckDBPyConnection,
-    table: str,
-    frame: pd.DataFrame,
-    start: date,
-    end: date,
-    *,
-    date_column: str = "listen_date",
-) -> int:
-    # An empty frame has untyped columns; it can clear an existing window but not create the table.
-    if frame.empty and not table_exists(con, table):
-        return 0
-    return replace_date_window(con, table, frame, start, end, date_column=date_column)
-
-
 def train_from_warehouse(
     con: duckdb.DuckDBPyConnection,
     *,
@@ -114,7 +99,7 @@ def score_window_to_warehouse(
     """Score the user-days of ``[start, end)`` and replace that window of ``analytics.user_day_ml_scores``."""
     flags = read_rule_flags(con, start, end)
     scores = score_days(model, flags) if not flags.empty else pd.DataFrame(columns=SCORE_COLUMNS)
-    _write(con, SCORES_TABLE, scores, start, end)
+    replace_date_window(con, SCORES_TABLE, scores, start, end)
     return scores
 
 
@@ -131,7 +116,7 @@ def write_verdicts(con: duckdb.DuckDBPyConnection, start: date, end: date) -> pd
     else:
         scores = pd.DataFrame(columns=SCORE_COLUMNS)
     verdicts = build_verdicts(flags, scores)
-    _write(con, VERDICTS_TABLE, verdicts, start, end)
+    replace_date_window(con, VERDICTS_TABLE, verdicts, start, end)
     return verdicts
 
 
@@ -154,5 +139,5 @@ def evaluate_warehouse(con: duckdb.DuckDBPyConnection) -> pd.DataFrame | None:
     evaluation.insert(0, "window_start", dates.min().date())
     evaluation.insert(1, "window_end", dates.max().date() + timedelta(days=1))
     # The evaluation covers all verdicts, so the whole table is replaced: every window_start is in [min, max).
-    _write(con, EVALUATION_TABLE, evaluation, date.min, date.max, date_column="window_start")
+    replace_date_window(con, EVALUATION_TABLE, evaluation, date.min, date.max, date_column="window_start")
     return evaluation

@@ -116,8 +116,11 @@ def replace_date_window(
 ) -> int:
     """Replace the rows of ``table`` whose ``date_column`` lies in ``[start, end)`` with ``frame``.
 
-    The table is created from ``frame``'s columns on first write. Returns rows written.
+    The table is created from ``frame``'s columns on first write; an empty frame has no column
+    types to create it from, so it only clears the window of an existing table. Returns rows written.
     """
+    if frame.empty and not table_exists(con, table):
+        return 0
     con.register("incoming_frame", frame)
     try:
         with transaction(con):

@@ -37,3 +37,11 @@
 {% macro in_listen_window(column='listen_date') -%}
     {{ column }} >= {{ listen_window_start() }} and {{ column }} < {{ listen_window_end() }}
 {%- endmacro %}
+
+{# The plays a run reads: those of the local days it recomputes. #}
+{% macro recomputed_plays() -%}
+    select * from {{ ref('stg_listening__events') }}
+    where played_at >= {{ event_read_start() }}
+        and played_at < {{ event_read_end() }}
+        and {{ in_listen_window() }}
+{%- endmacro %}

@@ -17,10 +17,7 @@ with
 
 window_events as (
 
-    select * from {{ ref('stg_listening__events') }}
-    where played_at >= {{ event_read_start() }}
-        and played_at < {{ event_read_end() }}
-        and {{ in_listen_window() }}
+    {{ recomputed_plays() }}
 
 ),
 
