@@ -26,6 +26,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from warehouse.contract import OPTIONAL_EVENT_COLUMNS, REQUIRED_EVENT_COLUMNS
 from warehouse.loaders.errors import LoadError
 
 DATA_SUFFIXES = {".json", ".csv", ".tsv", ".parquet", ".pq"}
@@ -39,18 +40,7 @@ GENERIC_EXPORT_FOLDERS = {
     "spotify extended streaming history",
     "spotify_extended_streaming_history",
 }
-CANONICAL_COLUMNS = {
-    "user_id",
-    "played_at",
-    "ms_played",
-    "track_id",
-    "artist_id",
-    "track_duration_ms",
-    "skipped",
-    "platform",
-    "country",
-    "event_id",
-}
+CANONICAL_COLUMNS = {*REQUIRED_EVENT_COLUMNS, *OPTIONAL_EVENT_COLUMNS}
 SPOTIFY_KINDS = ("spotify-account", "spotify-extended")
 
 
