@@ -10,8 +10,9 @@
   Grain: one row per user_id and listen_date of user_day_features.
 
   Deviations are robust z-scores, (value - usual) / max(spread, floor), minus that day's median
-  z-score over all users with a baseline: when everyone changes together (a holiday, a big
-  release) that is the population's day, not an individual anomaly.
+  z-score over all users with a baseline and divided by the day's spread of z-scores when it is
+  wider than usual: when everyone changes together (a holiday, a big release) that is the
+  population's day, not an individual anomaly.
 #}
 
 {%- set signals = deviation_signals() %}
@@ -57,8 +58,10 @@ raw_deviations as (
 
 ),
 
--- With too few users on a day (one person's own export, say) their median is that person's own
--- deviation: the population effect is then taken as zero.
+-- The population's shift that day: the median deviation over users, and the spread of
+-- deviations around it (1.4826 x MAD, a standard deviation for normal data). With too few users
+-- on a day (one person's own export, say) the median is that person's own deviation, so there
+-- is no population effect: shift 0, spread 1.
 population_day_effects as (
 
     select
@@ -75,16 +78,40 @@ population_day_effects as (
 
 ),
 
+population_day_spreads as (
+
+    select
+        raw_deviations.listen_date,
+        {%- for signal in signals %}
+        case
+            when count(raw_deviations.raw_z_{{ signal.metric }}) >= {{ var('min_users_for_day_effect') }}
+                then 1.4826 * {{ quantile('abs(raw_deviations.raw_z_' ~ signal.metric ~ ' - population_day_effects.day_effect_' ~ signal.metric ~ ')', 0.5) }}
+            else 1
+        end as day_spread_{{ signal.metric }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from raw_deviations
+    inner join population_day_effects
+        on raw_deviations.listen_date = population_day_effects.listen_date
+    group by raw_deviations.listen_date
+
+),
+
+-- A day on which everyone's deviations also spread wider than usual (a holiday: some listen
+-- twice as much, some five times) makes a large deviation less surprising: deviations are
+-- divided by that day's spread when it exceeds 1 (ordinary days stay as they are).
 deviations as (
 
     select
         raw_deviations.*,
         {%- for signal in signals %}
-        raw_deviations.raw_z_{{ signal.metric }} - population_day_effects.day_effect_{{ signal.metric }} as {{ signal.metric }}_z{{ ',' if not loop.last }}
+        (raw_deviations.raw_z_{{ signal.metric }} - population_day_effects.day_effect_{{ signal.metric }})
+            / greatest(population_day_spreads.day_spread_{{ signal.metric }}, 1) as {{ signal.metric }}_z{{ ',' if not loop.last }}
         {%- endfor %}
     from raw_deviations
     inner join population_day_effects
         on raw_deviations.listen_date = population_day_effects.listen_date
+    inner join population_day_spreads
+        on raw_deviations.listen_date = population_day_spreads.listen_date
 
 ),
 
