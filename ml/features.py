@@ -105,7 +105,11 @@ _ABSOLUTE: tuple[Feature, ...] = (
     ),
     Feature("new_platform_count", "new_platform_count", "a device the user never used before (history-weighted)"),
     Feature("new_artist_share", "new_artist_share", "share of plays of never-played artists (history-weighted)"),
-    Feature("new_country_count", "new_country_count", "countries never played from before: several in one day is geo hopping"),
+    Feature(
+        "extra_new_countries",
+        "new_country_count",
+        "new countries beyond the first in one day: one is a trip, several is geo hopping (as the rules' context family)",
+    ),
 )
 
 #: Deviation summaries: a forest splits on one random column at a time, so an extreme in one of
@@ -246,7 +250,7 @@ def build_feature_matrix(
     evidence = plays / (plays + PATTERN_EVIDENCE_PLAYS)
     for name in ("short_play_share", "skip_rate", "night_share", "top_track_share", "top_artist_share", "night_short_share"):
         absolute[name] = absolute[name] * evidence
-    absolute["new_country_count"] = np.clip(new_country, 0, 4) * history_weight
+    absolute["extra_new_countries"] = np.clip(new_country - 1, 0, 3) * history_weight
     deviations = {
         f"{m}_z": np.clip(np.nan_to_num(col[f"{m}_z"], nan=0.0, posinf=Z_CLIP, neginf=-Z_CLIP), -Z_CLIP, Z_CLIP)
         * (1.0 if m in VOLUME_METRICS else evidence)
