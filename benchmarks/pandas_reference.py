@@ -237,13 +237,19 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
         spread = df[f"spread_{m}"].fillna(0).clip(lower=s["scale_floor"])
         df[f"raw_z_{m}"] = ((_scale(s, df[m]) - _scale(s, df[f"usual_{m}"])) / spread).where(df["baseline_days"] >= v["min_days_for_deviation"])
     raw_z = [f"raw_z_{s['metric']}" for s in signals]
+    # The population's day: median deviation over users (the shift) and 1.4826 x MAD around it
+    # (the spread); with too few users no effect (shift 0, spread 1). Deviations are shifted, and
+    # divided by the spread when it is wider than 1.
     by_day = df.groupby("listen_date")[raw_z]
-    effect = by_day.median().where(by_day.count() >= v["min_users_for_day_effect"], 0.0)
-    effect = df[["listen_date"]].merge(effect, left_on="listen_date", right_index=True, how="left")
+    enough = by_day.count() >= v["min_users_for_day_effect"]
+    shift = by_day.median().where(enough, 0.0)
+    centred = df[raw_z] - shift.reindex(df["listen_date"]).to_numpy()
+    spread = (1.4826 * centred.abs().groupby(df["listen_date"]).median()).where(enough, 1.0)
+    deviations = centred / spread.reindex(df["listen_date"]).clip(lower=1.0).to_numpy()
     families = {family: pd.Series(False, index=df.index) for family in FAMILIES}
     for s in signals:
         m = s["metric"]
-        z = df[f"raw_z_{m}"] - effect[f"raw_z_{m}"].to_numpy()
+        z = deviations[f"raw_z_{m}"]
         change = df[m] - df[f"usual_{m}"]
         threshold, min_change = v["deviation_z_threshold"], v[s["min_change_var"]]
         if s["direction"] == "up":
