@@ -186,10 +186,6 @@ def stage_environment(workdir: Path, warehouse: Path) -> dict:
     env = {**os.environ, "DAGSTER_HOME": str(home), "LISTENING_WAREHOUSE": str(warehouse), "PYTHONUNBUFFERED": "1"}
     # dagster-dbt looks for `dbt` on PATH: `make benchmark` runs .venv/bin/python without activating the venv.
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    # dbt *unit* tests run on fixtures, not on the benchmark's data, and one of them
-    # (baseline_uses_only_earlier_days_inside_the_window) fails under any partition window, which
-    # makes dbt skip the baselines and flags: leave unit tests out of the timed `dbt build`.
-    env["DBT_EXCLUDE_RESOURCE_TYPES"] = "unit_test"
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     return env
 
