@@ -31,3 +31,16 @@ def test_listen_window_starts_a_day_before_the_utc_window():
 def test_partition_dates_of_a_multi_day_time_window():
     window = dg.TimeWindow(datetime(2024, 3, 1), datetime(2024, 3, 4))
     assert partition_dates(window) == (date(2024, 3, 1), date(2024, 3, 4))
+
+
+@pytest.mark.parametrize(
+    ("days", "expected"),
+    [
+        pytest.param(3, [(date(2024, 3, 1), date(2024, 3, 4)), (date(2024, 3, 4), date(2024, 3, 7)), (date(2024, 3, 7), date(2024, 3, 8))], id="a range longer than a chunk ends with a short chunk"),
+        pytest.param(30, [(date(2024, 3, 1), date(2024, 3, 8))], id="a range shorter than a chunk is one chunk"),
+    ],
+)
+def test_day_chunks_cover_the_range_without_gaps_or_overlap(days, expected):
+    from orchestration.partitions import day_chunks
+
+    assert day_chunks(date(2024, 3, 1), date(2024, 3, 8), days) == expected
