@@ -15,20 +15,29 @@ from ml.model import load_latest_model
 from ml.pipeline import evaluate_warehouse, score_window_to_warehouse, train_from_warehouse, write_verdicts
 from ml.verdicts import top_anomalies_markdown, verdict_summary
 from orchestration.dbt import dbt_project
-from orchestration.partitions import daily_partitions, day_chunks, dbt_vars, listen_date_window, partition_dates
+from orchestration.partitions import (
+    daily_partitions,
+    day_chunks,
+    days_per_build,
+    dbt_vars,
+    listen_date_window,
+    partition_dates,
+)
 from orchestration.resources import ListeningSourceResource, WarehouseResource
 from warehouse.ingest import write_simulated_window
 from warehouse.loaders import LoadOptions, load_files
 from warehouse.paths import use_warehouse
+from warehouse.reports import plays_per_day
 
 RAW_GROUP = "raw"
 DETECTION_GROUP = "detection"
 single_run = dg.BackfillPolicy.single_run()
 
-# dbt builds a long backfill this many days at a time: DuckDB's memory grows with the plays of a
-# build (10,000 users x 90 days, 32 M plays, peaked at 15 GB in one build, and ran out of memory
-# under a 2 GB limit), while each extra build costs ~8 s of dbt start-up.
-DBT_DAYS_PER_BUILD = 21
+# dbt builds a long backfill a few days at a time: DuckDB's memory grows with the plays of a build
+# (10,000 users x 90 days, 32 M plays, peaked at 15 GB in one build and ran out of memory under
+# the 2 GB limit; 6.3 M plays built in 2.2 GB), while each extra build costs ~8 s of dbt start-up.
+DBT_MAX_PLAYS_PER_BUILD = 6_000_000
+DBT_MAX_DAYS_PER_BUILD = 366
 
 
 @dg.asset(
@@ -85,12 +94,14 @@ def listening_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
     """Features, point-in-time baselines and rule flags for the partition window (`dbt build`).
 
     Data tests run with every build; dbt unit tests test the SQL, not the data, and run in CI.
-    A long range is built a few weeks at a time, in order (each chunk's baselines read the
-    chunks before it), still in this one run; the last chunk's results are reported.
+    A range with many plays is built a few days at a time, in order (each chunk's baselines read
+    the chunks before it), still in this one run; the last chunk's results are reported.
     """
     use_warehouse(warehouse.path)
     start, end = partition_dates(context.partition_time_window)
-    chunks = day_chunks(start, end, DBT_DAYS_PER_BUILD)
+    with warehouse.connect(read_only=True) as con:
+        per_day = plays_per_day(con, start, end)
+    chunks = day_chunks(start, end, days_per_build(per_day, DBT_MAX_PLAYS_PER_BUILD, DBT_MAX_DAYS_PER_BUILD))
     for chunk_start, chunk_end in chunks:
         arguments = ["build", "--vars", json.dumps(dbt_vars(chunk_start, chunk_end)), "--exclude", "test_type:unit"]
         invocation = dbt.cli(arguments, context=context)

@@ -28,13 +28,21 @@ RUN = ["run", "--population", "120", "--days", "35", "--seed", "11"]
 
 @pytest.fixture(scope="module")
 def finished_runs(tmp_path_factory, dbt_manifest):
-    """Run the DAG twice into one warehouse; keep the verdicts after each run."""
+    """Run the DAG twice into one warehouse; keep the verdicts after each run.
+
+    The play budget per dbt build is lowered so that the range is built in several chunks, as a
+    large population's backfill is.
+    """
+    from orchestration import assets
+
     warehouse = tmp_path_factory.mktemp("e2e") / "warehouse.duckdb"
     verdicts = []
-    for _ in range(2):
-        assert main([*RUN, "--warehouse", str(warehouse)]) == 0
-        with duckdb.connect(str(warehouse), read_only=True) as con:
-            verdicts.append(con.execute("select * from analytics.user_day_verdicts order by user_id, listen_date").df())
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(assets, "DBT_MAX_PLAYS_PER_BUILD", 40_000)
+        for _ in range(2):
+            assert main([*RUN, "--warehouse", str(warehouse)]) == 0
+            with duckdb.connect(str(warehouse), read_only=True) as con:
+                verdicts.append(con.execute("select * from analytics.user_day_verdicts order by user_id, listen_date").df())
     return warehouse, verdicts
 
 

@@ -34,6 +34,16 @@ class RunSummary:
         return lines
 
 
+def plays_per_day(con: duckdb.DuckDBPyConnection, start: date, end: date) -> float:
+    """Average plays per UTC day in ``raw.listening_events`` over ``[start, end)`` (0 when none)."""
+    if not table_exists(con, "raw.listening_events") or end <= start:
+        return 0.0
+    plays = con.execute(
+        "select count(*) from raw.listening_events where played_at >= ? and played_at < ?", [start, end]
+    ).fetchone()[0]
+    return plays / (end - start).days
+
+
 def run_summary(con: duckdb.DuckDBPyConnection, start: date | None = None, end: date | None = None) -> RunSummary:
     """Summarise ``analytics.user_day_verdicts`` for local days in ``[start, end)`` (all when omitted)."""
     if not table_exists(con, "analytics.user_day_verdicts"):

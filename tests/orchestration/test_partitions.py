@@ -44,3 +44,18 @@ def test_day_chunks_cover_the_range_without_gaps_or_overlap(days, expected):
     from orchestration.partitions import day_chunks
 
     assert day_chunks(date(2024, 3, 1), date(2024, 3, 8), days) == expected
+
+
+@pytest.mark.parametrize(
+    ("plays_per_day", "expected"),
+    [
+        pytest.param(35_000, 90, id="a small population builds the whole range at once"),
+        pytest.param(355_000, 16, id="ten thousand users build about two weeks at a time"),
+        pytest.param(50_000_000, 1, id="a day larger than the budget is still built, alone"),
+        pytest.param(0, 90, id="an empty range is one build"),
+    ],
+)
+def test_days_per_build_keep_each_build_under_the_play_budget(plays_per_day, expected):
+    from orchestration.partitions import days_per_build
+
+    assert days_per_build(plays_per_day, max_plays_per_build=6_000_000, max_days=90) == expected
