@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets, get_asset_key_for_model
+from dagster_dbt import DbtCliResource, dbt_assets, get_asset_key_for_model
 
 from ml.evaluation import evaluation_markdown
 from ml.model import load_latest_model
@@ -79,16 +79,11 @@ raw_users = dg.AssetSpec(
 )
 
 
-class ListeningDbtTranslator(DagsterDbtTranslator):
-    """dbt models keep their own names and the group set in dbt_project.yml."""
-
-
 @dbt_assets(
     manifest=dbt_project.manifest_path,
     project=dbt_project,
     partitions_def=daily_partitions,
     backfill_policy=single_run,
-    dagster_dbt_translator=ListeningDbtTranslator(),
 )
 def listening_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
     """Features, point-in-time baselines and rule flags for the partition window (`dbt build`).
