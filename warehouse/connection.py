@@ -6,6 +6,7 @@ file". That is turned into :class:`WarehouseLockedError` naming the file and wha
 
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -15,6 +16,11 @@ import duckdb
 from warehouse.paths import warehouse_path
 
 SCHEMAS = ("raw", "analytics")
+
+# DuckDB takes 80% of RAM by default; bounded, it spills to disk instead. dbt's profiles.yml
+# reads the same variable with the same default, so Python and dbt stay within one budget.
+MEMORY_LIMIT_ENV_VAR = "LISTENING_DUCKDB_MEMORY_LIMIT"
+DEFAULT_MEMORY_LIMIT = "2GB"
 
 
 class WarehouseError(RuntimeError):
@@ -44,7 +50,15 @@ def connect(path: str | Path | None = None, *, read_only: bool = False) -> duckd
     if not read_only:
         target.parent.mkdir(parents=True, exist_ok=True)
     try:
-        con = duckdb.connect(str(target), read_only=read_only)
+        con = duckdb.connect(
+            str(target),
+            read_only=read_only,
+            config={
+                "memory_limit": os.environ.get(MEMORY_LIMIT_ENV_VAR, DEFAULT_MEMORY_LIMIT),
+                # Rows need no order in these tables; keeping it costs memory on large inserts.
+                "preserve_insertion_order": False,
+            },
+        )
     except duckdb.IOException as error:
         if "lock" in str(error).lower():
             raise WarehouseLockedError(
