@@ -197,7 +197,7 @@ def run_pipeline(path: Path, source, *, verbose: bool) -> bool:
     }
     all_assets = [*definitions.defs.assets, *definitions.defs.asset_checks]
     run_config = {"loggers": {"console": {"config": {"log_level": "INFO" if verbose else "CRITICAL"}}}}
-    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    instance = _dagster_instance()
     stages = run_stages(loading=not source.uses_files)
     for number, stage in enumerate(stages, start=1):
         stage_started = time.perf_counter()
@@ -221,6 +221,17 @@ def run_pipeline(path: Path, source, *, verbose: bool) -> bool:
         )
         _say(f"      done in {time.perf_counter() - stage_started:.1f} s")
     return True
+
+
+def _dagster_instance():
+    """The instance of $DAGSTER_HOME (created when missing), so runs show in the UI; else an ephemeral one."""
+    import dagster as dg
+
+    home = os.environ.get("DAGSTER_HOME")
+    if not home:
+        return dg.DagsterInstance.ephemeral()
+    Path(home).mkdir(parents=True, exist_ok=True)
+    return dg.DagsterInstance.get()
 
 
 EVALUATION_BLOCK = ("<!-- detection-evaluation:start -->", "<!-- detection-evaluation:end -->")

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
 from warehouse.paths import WAREHOUSE_ENV_VAR
+
+
+@pytest.fixture(autouse=True, scope="session")
+def ephemeral_dagster_instance() -> Iterator[None]:
+    """Runs made by tests stay out of the person's Dagster instance (`make` exports DAGSTER_HOME)."""
+    saved = os.environ.pop("DAGSTER_HOME", None)
+    yield
+    if saved is not None:
+        os.environ["DAGSTER_HOME"] = saved
 
 
 @pytest.fixture
