@@ -17,7 +17,6 @@ from ml.verdicts import top_anomalies_markdown, verdict_summary
 from orchestration.dbt import dbt_project
 from orchestration.partitions import (
     daily_partitions,
-    day_chunks,
     days_per_build,
     dbt_vars,
     listen_date_window,
@@ -28,6 +27,7 @@ from warehouse.ingest import write_simulated_window
 from warehouse.loaders import LoadOptions, load_files
 from warehouse.paths import use_warehouse
 from warehouse.reports import plays_per_day
+from warehouse.windows import day_chunks
 
 RAW_GROUP = "raw"
 DETECTION_GROUP = "detection"

@@ -24,19 +24,6 @@ def dbt_vars(start: date, end: date) -> dict[str, str]:
     return {"start_date": start.isoformat(), "end_date": end.isoformat()}
 
 
-def day_chunks(start: date, end: date, days: int) -> list[tuple[date, date]]:
-    """``[start, end)`` cut into consecutive half-open windows of at most ``days`` days."""
-    if days < 1:
-        raise ValueError(f"chunks need at least one day, got {days}")
-    chunks = []
-    chunk_start = start
-    while chunk_start < end:
-        chunk_end = min(chunk_start + timedelta(days=days), end)
-        chunks.append((chunk_start, chunk_end))
-        chunk_start = chunk_end
-    return chunks
-
-
 def days_per_build(plays_per_day: float, max_plays_per_build: int, max_days: int) -> int:
     """How many days one dbt build may take so that it reads at most ``max_plays_per_build`` plays."""
     if plays_per_day <= 0:

@@ -34,19 +34,6 @@ def test_partition_dates_of_a_multi_day_time_window():
 
 
 @pytest.mark.parametrize(
-    ("days", "expected"),
-    [
-        pytest.param(3, [(date(2024, 3, 1), date(2024, 3, 4)), (date(2024, 3, 4), date(2024, 3, 7)), (date(2024, 3, 7), date(2024, 3, 8))], id="a range longer than a chunk ends with a short chunk"),
-        pytest.param(30, [(date(2024, 3, 1), date(2024, 3, 8))], id="a range shorter than a chunk is one chunk"),
-    ],
-)
-def test_day_chunks_cover_the_range_without_gaps_or_overlap(days, expected):
-    from orchestration.partitions import day_chunks
-
-    assert day_chunks(date(2024, 3, 1), date(2024, 3, 8), days) == expected
-
-
-@pytest.mark.parametrize(
     ("plays_per_day", "expected"),
     [
         pytest.param(35_000, 90, id="a small population builds the whole range at once"),
