@@ -123,22 +123,10 @@ def _materialize(p: dict, asset_names: tuple[str, ...], first: date | None, last
 
     from orchestration.resources import ListeningSourceResource, WarehouseResource
 
-    path_note = "orchestration.definitions"
-    _accept_string_context_annotations()
-    try:
-        from orchestration import definitions
-    except Exception as error:
-        # Workaround while the code location does not load (ml.pipeline missing while ml/ was
-        # being written; orchestration/assets.py's string annotations rejected by Dagster): the
-        # dbt stage can still run through Dagster with the same dbt asset, rebuilt here; the ML
-        # stages cannot.
-        if asset_names != ("listening_dbt_models",):
-            raise
-        all_assets, dbt_resource = _dbt_only_assets()
-        path_note = f"fallback dbt-only asset ({type(error).__name__}: {error})"
-    else:
-        all_assets = [*definitions.defs.assets, *definitions.defs.asset_checks]
-        dbt_resource = definitions.defs.resources["dbt"]
+    from orchestration import definitions
+
+    all_assets = [*definitions.defs.assets, *definitions.defs.asset_checks]
+    dbt_resource = definitions.defs.resources["dbt"]
 
     config = _config(p)
     resources = {
@@ -173,7 +161,7 @@ def _materialize(p: dict, asset_names: tuple[str, ...], first: date | None, last
         "dagster_runs": instance.get_runs_count() - runs_before,
         "partitions": ((last - first).days + 1) if first is not None else None,
         "model_seconds": {},
-        "code_location": path_note,
+        "code_location": "orchestration.definitions",
     }
     # Wall seconds of each Dagster step (an asset body, or the whole `dbt build` for the dbt assets).
     starts: dict = {}
@@ -206,30 +194,6 @@ def _materialize(p: dict, asset_names: tuple[str, ...], first: date | None, last
     return out
 
 
-def _accept_string_context_annotations() -> None:
-    """Workaround for orchestration/assets.py: with ``from __future__ import annotations`` its
-    ``context: dg.AssetExecutionContext`` reaches Dagster 1.13 as the *string*
-    "dg.AssetExecutionContext", which ``op_definition._validate_context_type_hint`` rejects
-    (DagsterInvalidDefinitionError), so the code location does not load. Accept such strings here,
-    in the benchmark's own process only."""
-    from dagster._core.definitions import op_definition
-
-    original = op_definition._validate_context_type_hint
-    if getattr(original, "_benchmark_patched", False):
-        return
-
-    def validate(fn):
-        from dagster._core.decorator_utils import get_function_params
-
-        params = get_function_params(fn)
-        if params and isinstance(params[0].annotation, str) and params[0].annotation.endswith("ExecutionContext"):
-            return None
-        return original(fn)
-
-    validate._benchmark_patched = True
-    op_definition._validate_context_type_hint = validate
-
-
 def _selection(all_assets, names):
     """Select assets by their definition's name (``listening_dbt_models`` is a multi-asset of
     many keys, ``raw_listening_events`` has the key ``raw/listening_events``)."""
@@ -252,13 +216,6 @@ def _selection(all_assets, names):
         by_key = dg.AssetSelection.assets(*missing)
         selection = by_key if selection is None else selection | by_key
     return selection
-
-
-def _dbt_only_assets():
-    """The dbt asset of orchestration/assets.py, for when that module cannot be imported."""
-    from benchmarks._dbt_fallback import dbt_only_assets
-
-    return dbt_only_assets()
 
 
 def _range(p: dict) -> tuple[date, date]:
