@@ -44,17 +44,12 @@ def plays_per_day(con: duckdb.DuckDBPyConnection, start: date, end: date) -> flo
     return plays / (end - start).days
 
 
-def run_summary(con: duckdb.DuckDBPyConnection, start: date | None = None, end: date | None = None) -> RunSummary:
-    """Summarise ``analytics.user_day_verdicts`` for local days in ``[start, end)`` (all when omitted)."""
+def run_summary(con: duckdb.DuckDBPyConnection) -> RunSummary:
+    """Summarise ``analytics.user_day_verdicts``."""
     if not table_exists(con, "analytics.user_day_verdicts"):
         return RunSummary(days=0, user_days=0, users=0, verdict_counts={})
-    bounds = [start or date.min, end or date.max]
-    where = "where listen_date >= ? and listen_date < ?"
     days, user_days, users = con.execute(
-        f"select count(distinct listen_date), count(*), count(distinct user_id) from analytics.user_day_verdicts {where}",
-        bounds,
+        "select count(distinct listen_date), count(*), count(distinct user_id) from analytics.user_day_verdicts"
     ).fetchone()
-    counts = con.execute(
-        f"select verdict, count(*) from analytics.user_day_verdicts {where} group by verdict", bounds
-    ).fetchall()
+    counts = con.execute("select verdict, count(*) from analytics.user_day_verdicts group by verdict").fetchall()
     return RunSummary(days=days, user_days=user_days, users=users, verdict_counts=dict(counts))

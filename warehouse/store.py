@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 
 from warehouse.connection import transaction
-from warehouse.contract import DERIVED_EVENT_ID_SQL, RAW_TABLE_DDL, conform_events
+from warehouse.contract import DEFAULT_TIMEZONE, DERIVED_EVENT_ID_SQL, RAW_TABLE_DDL, conform_events
 
 
 def ensure_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
@@ -82,8 +82,9 @@ def upsert_users(con: duckdb.DuckDBPyConnection, users: pa.Table) -> int:
             con.execute(
                 """
                 insert or replace into raw.users
-                select user_id, coalesce(timezone, 'UTC') from incoming_users
-                """
+                select user_id, coalesce(timezone, ?) from incoming_users
+                """,
+                [DEFAULT_TIMEZONE],
             )
     finally:
         con.unregister("incoming_users")
