@@ -270,10 +270,18 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
         | ((df["new_country_count"] >= 1) & (df["new_platform_count"] >= 1))
     )
     families["context"] |= new_context
+    # Decisive on their own: several new countries in one day, or a substantial volume collapsing.
+    country_hopping = has_baseline & (df["new_country_count"] >= v["min_new_countries"])
+    volume_collapse = (
+        has_baseline
+        & (df["usual_play_count"] >= v["min_usual_plays_for_collapse"])
+        & (df["play_count"] <= v["volume_collapse_share"] * df["usual_play_count"])
+    ).fillna(False)
+    families["volume"] |= volume_collapse
     for family in FAMILIES:
         df[f"is_{family}_signal"] = families[family]
     df["rule_signal_count"] = sum(families[f].astype(int) for f in FAMILIES)
-    df["rule_flag"] = df["rule_signal_count"] >= v["min_deviating_families"]
+    df["rule_flag"] = (df["rule_signal_count"] >= v["min_deviating_families"]) | country_hopping | volume_collapse
     df["is_cold_start"] = ~has_baseline
     return df
 

@@ -6,7 +6,9 @@
 
 {#
   Rule verdicts: per-signal deviations from the user's own baseline, grouped into independent
-  families; a day is flagged when at least min_deviating_families families deviate.
+  families; a day is flagged when at least min_deviating_families families deviate, or when a
+  decisive signal fires on its own: several countries never seen before in one day (no trip does
+  that) or a volume collapse (a listener with a substantial usual volume near silent).
   Grain: one row per user_id and listen_date of user_day_features.
 
   Deviations are robust z-scores, (value - usual) / max(spread, floor), minus that day's median
@@ -146,7 +148,17 @@ signals as (
             and (
                 new_country_count >= {{ var('min_new_countries') }}
                 or (new_country_count >= 1 and new_platform_count >= 1)
-            ) as is_new_context_deviation
+            ) as is_new_context_deviation,
+        coalesce(
+            {{ has_rule_baseline }} and new_country_count >= {{ var('min_new_countries') }},
+            false
+        ) as is_country_hopping,
+        coalesce(
+            {{ has_rule_baseline }}
+                and usual_play_count >= {{ var('min_usual_plays_for_collapse') }}
+                and play_count <= {{ var('volume_collapse_share') }} * usual_play_count,
+            false
+        ) as is_volume_collapse
     from deviations
 
 ),
@@ -160,7 +172,7 @@ families as (
             {%- for signal in signals if signal.family == family %}
             is_{{ signal.metric }}_deviation or
             {%- endfor %}
-            {{ 'is_new_context_deviation' if family == 'context' else 'false' }}
+            {{ {'context': 'is_new_context_deviation', 'volume': 'is_volume_collapse'}.get(family, 'false') }}
         ) as is_{{ family }}_signal{{ ',' if not loop.last }}
         {%- endfor %}
     from signals
@@ -223,16 +235,25 @@ final as (
             case when is_{{ family }}_signal then '{{ family }}' end{{ ',' if not loop.last }}
             {%- endfor %}
         ) as rule_signals,
-        rule_signal_count >= {{ var('min_deviating_families') }} as rule_flag,
+        is_country_hopping or is_volume_collapse as has_decisive_signal,
+        rule_signal_count >= {{ var('min_deviating_families') }}
+            or is_country_hopping
+            or is_volume_collapse as rule_flag,
         concat_ws(
             '; ',
             {%- for signal in signals %}
             case when is_{{ signal.metric }}_deviation then {{ signal_reason_sql(signal) }} end,
             {%- endfor %}
             case
+                when is_volume_collapse and not is_play_count_deviation
+                    then 'near silent: ' || cast(play_count as varchar) || ' plays vs usual '
+                        || {{ format_for_reason('usual_play_count', 'count') }}
+            end,
+            case
                 when is_new_context_deviation
                     then cast(new_country_count as varchar) || ' new countries and '
                         || cast(new_platform_count as varchar) || ' new platforms'
+                        || case when is_country_hopping then ' in one day' else '' end
             end
         ) as rule_reasons
     from counted
