@@ -101,16 +101,26 @@ class ReferenceResult:
 
 
 def localise(events: pd.DataFrame, users: pd.DataFrame) -> pd.DataFrame:
-    """Cell 1: plays in the user's local time (stg_listening__events)."""
+    """Cell 1: plays in local time (stg_listening__events): the day on the user's clock, the hour on
+    the clock of the play's country when that is known and not the user's home country."""
     df = events.merge(users[["user_id", "timezone"]], on="user_id", how="left")
     df["timezone"] = df["timezone"].fillna("UTC")
+    zones = pd.read_csv(DBT_PROJECT_DIR / "seeds" / "time_zone_countries.csv", keep_default_na=False)
+    home = df["timezone"].map(zones.set_index("time_zone")["country_code"])
+    abroad_zone = df["country"].map(zones[zones["is_main_zone_of_country"]].set_index("country_code")["time_zone"])
+    abroad = home.notna() & abroad_zone.notna() & (df["country"] != home)
+    clock = df["timezone"].where(~abroad, abroad_zone)
     utc = df["played_at"].dt.tz_localize("UTC")
-    local = pd.Series(pd.NaT, index=df.index, dtype="datetime64[us]")
-    for zone, rows in df.groupby("timezone").groups.items():
-        local.loc[rows] = utc.loc[rows].dt.tz_convert(zone).dt.tz_localize(None).astype("datetime64[us]")
-    df["played_at_local"] = local
+
+    def wall_clock(zone_of_row: pd.Series) -> pd.Series:
+        local = pd.Series(pd.NaT, index=df.index, dtype="datetime64[us]")
+        for zone, rows in df.groupby(zone_of_row).groups.items():
+            local.loc[rows] = utc.loc[rows].dt.tz_convert(zone).dt.tz_localize(None).astype("datetime64[us]")
+        return local
+
+    df["played_at_local"] = wall_clock(df["timezone"])
     df["listen_date"] = df["played_at_local"].dt.normalize()
-    df["local_hour"] = df["played_at_local"].dt.hour
+    df["local_hour"] = wall_clock(clock).dt.hour
     df["play_seconds"] = df["ms_played"] / 1000.0
     df["started"] = (df["played_at"] - pd.Timestamp("1970-01-01")).dt.total_seconds()
     df["ended"] = df["started"] + df["play_seconds"]

@@ -26,6 +26,8 @@ def _dbt(*arguments: str) -> subprocess.CompletedProcess:
 def test_every_dbt_unit_test_passes(warehouse_file, dbt_manifest):
     with connect(warehouse_file) as con:
         ensure_raw_tables(con)
+    seeded = _dbt("seed")
+    assert seeded.returncode == 0, seeded.stdout
     built = _dbt("run", "--empty")
     assert built.returncode == 0, built.stdout
     tested = _dbt("test", "--select", "test_type:unit")
