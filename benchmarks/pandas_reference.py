@@ -159,7 +159,7 @@ def user_day_features(df: pd.DataFrame, v: dict) -> pd.DataFrame:
     df["latest_end"] = g["ended"].cummax()
     df["prev_end"] = df.groupby(keys, sort=False)["latest_end"].shift()
     df["session_start"] = df["prev_end"].isna() | (df["started"] - df["prev_end"] > v["session_gap_minutes"] * 60)
-    df["overlapping"] = df["prev_end"] > df["started"] + 1
+    df["overlapping"] = df["prev_end"] > df["started"] + v["overlap_tolerance_seconds"]
     df["session"] = df.groupby(keys, sort=False)["session_start"].cumsum()
     sessions = df.groupby(keys + ["session"]).agg(first=("started", "min"), last=("ended", "max"))
     sessions["minutes"] = (sessions["last"] - sessions["first"]) / 60.0
@@ -191,7 +191,7 @@ def user_day_features(df: pd.DataFrame, v: dict) -> pd.DataFrame:
     )
     daily["minutes_played"] = daily.pop("ms_played") / 60000.0
     daily["inter_play_gap_cv"] = daily.pop("gap_std") / daily.pop("gap_mean").replace(0, np.nan)
-    daily["distinct_play_length_share"] = daily.pop("distinct_lengths") / daily["play_count"]
+    daily["distinct_play_length_share"] = (daily.pop("distinct_lengths") / daily["distinct_tracks"]).clip(upper=1.0)
     daily["top_track_share"] = df.groupby(keys + ["track_id"]).size().groupby(level=[0, 1]).max() / daily["play_count"]
     daily["top_artist_share"] = df.groupby(keys + ["artist_id"]).size().groupby(level=[0, 1]).max() / daily["play_count"]
     daily["longest_session_minutes"] = longest

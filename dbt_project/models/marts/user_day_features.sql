@@ -83,7 +83,7 @@ flagged as (
             else 0
         end as is_session_start,
         case
-            when previous_plays_end_epoch_seconds > started_epoch_seconds + 1 then 1
+            when previous_plays_end_epoch_seconds > started_epoch_seconds + {{ var('overlap_tolerance_seconds') }} then 1
             else 0
         end as is_overlapping
     from sequenced
@@ -242,7 +242,12 @@ daily as (
         avg(is_new_artist * 1.0) as new_artist_share,
         count(distinct country) as country_count,
         count(distinct platform) as platform_count,
-        count(distinct cast(floor(play_seconds) as bigint)) * 1.0 / count(*) as distinct_play_length_share
+        -- Per distinct track, not per play: a fan replaying an album repeats its lengths, a script
+        -- cutting every play to a few lengths has fewer lengths than tracks.
+        least(
+            count(distinct cast(floor(play_seconds) as bigint)) * 1.0 / count(distinct track_id),
+            1.0
+        ) as distinct_play_length_share
     from events_with_novelty
     group by user_id, listen_date
 
