@@ -280,7 +280,8 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
         | ((df["new_country_count"] >= 1) & (df["new_platform_count"] >= 1))
     )
     families["context"] |= new_context
-    # Decisive on their own: several new countries in one day, or a substantial volume collapsing.
+    # Decisive on their own: several new countries in one day, overlapping streams, or a
+    # substantial volume collapsing.
     country_hopping = has_baseline & (df["new_country_count"] >= v["min_new_countries"])
     volume_collapse = (
         has_baseline
@@ -291,7 +292,8 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
     for family in FAMILIES:
         df[f"is_{family}_signal"] = families[family]
     df["rule_signal_count"] = sum(families[f].astype(int) for f in FAMILIES)
-    df["rule_flag"] = (df["rule_signal_count"] >= v["min_deviating_families"]) | country_hopping | volume_collapse
+    decisive = country_hopping | df["is_overlapping_play_share_deviation"] | volume_collapse
+    df["rule_flag"] = (df["rule_signal_count"] >= v["min_deviating_families"]) | decisive
     df["is_cold_start"] = ~has_baseline
     return df
 

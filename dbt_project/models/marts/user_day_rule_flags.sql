@@ -7,8 +7,10 @@
 {#
   Rule verdicts: per-signal deviations from the user's own baseline, grouped into independent
   families; a day is flagged when at least min_deviating_families families deviate, or when a
-  decisive signal fires on its own: several countries never seen before in one day (no trip does
-  that) or a volume collapse (a listener with a substantial usual volume near silent).
+  decisive signal fires on its own: one listener cannot produce it on an ordinary day, so it
+  needs no second family. Decisive are several countries never seen before in one day (a trip
+  brings one), streams overlapping each other far more than usual (two listeners at once), and a
+  volume collapse (a listener with a substantial usual volume near silent).
   Grain: one row per user_id and listen_date of user_day_features.
 
   Deviations are robust z-scores, (value - usual) / max(spread, floor), minus that day's median
@@ -186,7 +188,8 @@ counted as (
         {%- for family in families %}
         case when is_{{ family }}_signal then 1 else 0 end{{ ' +' if not loop.last }}
         {%- endfor %}
-        as rule_signal_count
+        as rule_signal_count,
+        is_country_hopping or is_overlapping_play_share_deviation or is_volume_collapse as has_decisive_signal
     from families
 
 ),
@@ -235,10 +238,8 @@ final as (
             case when is_{{ family }}_signal then '{{ family }}' end{{ ',' if not loop.last }}
             {%- endfor %}
         ) as rule_signals,
-        is_country_hopping or is_volume_collapse as has_decisive_signal,
-        rule_signal_count >= {{ var('min_deviating_families') }}
-            or is_country_hopping
-            or is_volume_collapse as rule_flag,
+        has_decisive_signal,
+        rule_signal_count >= {{ var('min_deviating_families') }} or has_decisive_signal as rule_flag,
         concat_ws(
             '; ',
             {%- for signal in signals %}
