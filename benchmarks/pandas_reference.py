@@ -280,8 +280,8 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
         | ((df["new_country_count"] >= 1) & (df["new_platform_count"] >= 1))
     )
     families["context"] |= new_context
-    # Decisive on their own: several new countries in one day, overlapping streams, or a
-    # substantial volume collapsing.
+    # Decisive on their own: several new countries in one day, overlapping streams, one track
+    # looping through the day, or a substantial volume collapsing.
     country_hopping = has_baseline & (df["new_country_count"] >= v["min_new_countries"])
     volume_collapse = (
         has_baseline
@@ -292,7 +292,12 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
     for family in FAMILIES:
         df[f"is_{family}_signal"] = families[family]
     df["rule_signal_count"] = sum(families[f].astype(int) for f in FAMILIES)
-    decisive = country_hopping | df["is_overlapping_play_share_deviation"] | volume_collapse
+    track_loop = (
+        has_baseline
+        & (df["play_count"] >= v["min_plays_for_pattern_signals"])
+        & (df["top_track_share"] >= v["max_human_top_track_share"])
+    )
+    decisive = country_hopping | df["is_overlapping_play_share_deviation"] | track_loop | volume_collapse
     df["rule_flag"] = (df["rule_signal_count"] >= v["min_deviating_families"]) | decisive
     df["is_cold_start"] = ~has_baseline
     return df

@@ -9,8 +9,9 @@
   families; a day is flagged when at least min_deviating_families families deviate, or when a
   decisive signal fires on its own: one listener cannot produce it on an ordinary day, so it
   needs no second family. Decisive are several countries never seen before in one day (a trip
-  brings one), streams overlapping each other far more than usual (two listeners at once), and a
-  volume collapse (a listener with a substantial usual volume near silent).
+  brings one), streams overlapping each other far more than usual (two listeners at once), one
+  track looping through most of the day, and a volume collapse (a listener with a substantial
+  usual volume near silent).
   Grain: one row per user_id and listen_date of user_day_features.
 
   Deviations are robust z-scores, (value - usual) / max(spread, floor), minus that day's median
@@ -157,6 +158,12 @@ signals as (
         ) as is_country_hopping,
         coalesce(
             {{ has_rule_baseline }}
+                and play_count >= {{ var('min_plays_for_pattern_signals') }}
+                and top_track_share >= {{ var('max_human_top_track_share') }},
+            false
+        ) as is_track_loop,
+        coalesce(
+            {{ has_rule_baseline }}
                 and usual_play_count >= {{ var('min_usual_plays_for_collapse') }}
                 and play_count <= {{ var('volume_collapse_share') }} * usual_play_count,
             false
@@ -189,7 +196,10 @@ counted as (
         case when is_{{ family }}_signal then 1 else 0 end{{ ' +' if not loop.last }}
         {%- endfor %}
         as rule_signal_count,
-        is_country_hopping or is_overlapping_play_share_deviation or is_volume_collapse as has_decisive_signal
+        is_country_hopping
+            or is_overlapping_play_share_deviation
+            or is_track_loop
+            or is_volume_collapse as has_decisive_signal
     from families
 
 ),
