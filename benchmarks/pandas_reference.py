@@ -58,7 +58,7 @@ _FIELD_PATTERN = re.compile(r"'(\w+)':\s*(?:'([^']*)'|(true|false)|([0-9.]+))")
 
 def deviation_signals() -> list[dict]:
     """The signals of macros/signals.sql: metric, family, direction, log_scale, scale_floor,
-    min_change_var and the optional ceiling_var."""
+    min_change_var and the optional ceiling_var and min_count_var."""
     text = (DBT_PROJECT_DIR / "macros" / "signals.sql").read_text()
     signals = []
     for match in _SIGNAL_PATTERN.finditer(text):
@@ -74,6 +74,7 @@ def deviation_signals() -> list[dict]:
                 "scale_floor": float(fields["scale_floor"]),
                 "min_change_var": fields["min_change_var"],
                 "ceiling_var": fields.get("ceiling_var"),
+                "min_count_var": fields.get("min_count_var"),
             }
         )
     if not signals:
@@ -270,7 +271,9 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
             deviates = (z.abs() >= threshold) & (change.abs() >= min_change)
         if s["ceiling_var"]:  # beyond a human limit whatever the baseline
             deviates |= df[m] >= v[s["ceiling_var"]]
-        if s["family"] != "volume":  # shares of a handful of plays say nothing about a pattern
+        if s["min_count_var"]:  # a share near zero for everyone: count the plays with the property
+            deviates &= df[m] * df["play_count"] >= v[s["min_count_var"]]
+        elif s["family"] != "volume":  # shares of a handful of plays say nothing about a pattern
             deviates &= df["play_count"] >= v["min_plays_for_pattern_signals"]
         df[f"{m}_z"] = z
         df[f"is_{m}_deviation"] = deviates.fillna(False) & has_baseline

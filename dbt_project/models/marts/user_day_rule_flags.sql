@@ -140,7 +140,9 @@ signals as (
                 or {{ signal.metric }} >= {{ var(signal.ceiling_var) }}
                 {%- endif %}
             )
-            {%- if signal.family != 'volume' %}
+            {%- if signal.min_count_var %}
+            and {{ signal.metric }} * play_count >= {{ var(signal.min_count_var) }}
+            {%- elif signal.family != 'volume' %}
             and play_count >= {{ var('min_plays_for_pattern_signals') }}
             {%- endif %}
             and {{ has_rule_baseline }},
