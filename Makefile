@@ -17,9 +17,10 @@ test: $(VENV)/.installed
 ui: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/listening-anomalies ui $(ARGS)
 
-# Detection quality over three seeds, written into README.md between its markers.
+# Detection quality over three seeds of each simulation profile, written into README.md between its markers.
 evaluate: $(VENV)/.installed
 	$(BIN)/listening-anomalies evaluate --readme README.md $(ARGS)
+	$(BIN)/listening-anomalies evaluate --profile gentle --readme README.md $(ARGS)
 
 benchmark: $(VENV)/.installed
 	$(BIN)/python -m benchmarks.run $(ARGS)

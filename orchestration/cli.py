@@ -62,9 +62,10 @@ def _seed_list(text: str) -> list[int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from warehouse.simulator import SimulationConfig
+    from warehouse.simulator import SIMULATION_PROFILES, SimulationConfig
 
     defaults = SimulationConfig()
+    profile_help = f"simulation profile: {', '.join(SIMULATION_PROFILES)} (default default; docs/simulation.md)"
     parser = _Parser(prog=PROGRAM, description="Detect abnormal listening behaviour, one user-day at a time.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
@@ -79,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--days", type=_positive_int, help=f"number of simulated days (default {defaults.n_days})")
     run.add_argument("--population", type=_positive_int, help=f"number of simulated users (default {defaults.n_users})")
     run.add_argument("--seed", type=int, help=f"simulation seed (default {defaults.seed})")
+    run.add_argument("--profile", choices=list(SIMULATION_PROFILES), help=profile_help)
     run.add_argument("--verbose", action="store_true", help="show Dagster and dbt logs")
 
     query = commands.add_parser("query", help="run a read-only SQL query and print the result")
@@ -92,7 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--seeds", type=_seed_list, default=[1, 2, 3], help="comma-separated seeds (default 1,2,3)")
     evaluate.add_argument("--population", type=_positive_int, help=f"number of simulated users (default {defaults.n_users})")
     evaluate.add_argument("--days", type=_positive_int, help=f"number of simulated days (default {defaults.n_days})")
-    evaluate.add_argument("--readme", type=Path, help="also write the table into this file, between its detection-evaluation markers")
+    evaluate.add_argument("--profile", choices=list(SIMULATION_PROFILES), help=profile_help)
+    evaluate.add_argument(
+        "--readme", type=Path, help="also write the table into this file, between the profile's detection-evaluation markers"
+    )
     evaluate.add_argument("--verbose", action="store_true", help="show Dagster and dbt logs")
 
     ui = commands.add_parser("ui", help="start the Dagster UI on 127.0.0.1")
@@ -188,7 +193,8 @@ def run_pipeline(path: Path, source, *, verbose: bool) -> bool:
     else:
         config = source.simulation_config()
         start, end = config.start_date, config.start_date + timedelta(days=config.n_days)
-        _say(f"simulating {config.n_users:,} users over {config.n_days} days from {start} (seed {config.seed})")
+        profile = "" if source.profile == "default" else f", profile {source.profile}"
+        _say(f"simulating {config.n_users:,} users over {config.n_days} days from {start} (seed {config.seed}{profile})")
 
     resources = {
         "warehouse": WarehouseResource(path=str(path)),
@@ -234,7 +240,10 @@ def _dagster_instance():
     return dg.DagsterInstance.get()
 
 
-EVALUATION_BLOCK = ("<!-- detection-evaluation:start -->", "<!-- detection-evaluation:end -->")
+def evaluation_block(profile: str) -> tuple[str, str]:
+    """The README markers around a profile's evaluation table."""
+    name = "detection-evaluation" if profile == "default" else f"detection-evaluation-{profile}"
+    return f"<!-- {name}:start -->", f"<!-- {name}:end -->"
 
 
 def command_evaluate(arguments: argparse.Namespace) -> int:
@@ -254,14 +263,16 @@ def command_evaluate(arguments: argparse.Namespace) -> int:
             if evaluation is None:
                 raise WarehouseError(f"seed {seed}: the run produced no labelled days to evaluate")
             evaluations.append(evaluation)
-    config = _source(arguments).simulation_config()
+    source = _source(arguments)
+    config = source.simulation_config()
+    profile = "" if source.profile == "default" else f" (profile {source.profile})"
     table = (
-        f"Simulated {config.n_users:,} users x {config.n_days} days, seeds {', '.join(map(str, arguments.seeds))}: "
+        f"Simulated {config.n_users:,} users x {config.n_days} days{profile}, seeds {', '.join(map(str, arguments.seeds))}: "
         "mean ± standard deviation over the seeds.\n\n" + evaluation_markdown(combine_runs(evaluations))
     )
     _say("\n" + table)
     if arguments.readme:
-        replace_marked_block(arguments.readme, EVALUATION_BLOCK, table)
+        replace_marked_block(arguments.readme, evaluation_block(source.profile), table)
         _say(f"\nwritten into {arguments.readme}")
     return 0
 
@@ -284,6 +295,7 @@ def _simulation_overrides(arguments: argparse.Namespace) -> dict:
         "n_days": getattr(arguments, "days", None),
         "start_date": start.isoformat() if start else None,
         "seed": getattr(arguments, "seed", None),
+        "profile": getattr(arguments, "profile", None),
     }
     return {name: value for name, value in overrides.items() if value is not None}
 

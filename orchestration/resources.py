@@ -14,7 +14,7 @@ from pydantic import Field
 from warehouse.connection import open_warehouse
 from warehouse.loaders import LoadOptions
 from warehouse.paths import warehouse_path
-from warehouse.simulator import SimulationConfig
+from warehouse.simulator import SIMULATION_PROFILES, SimulationConfig, profile_config
 
 _SIMULATION_DEFAULTS = SimulationConfig()
 
@@ -48,6 +48,10 @@ class ListeningSourceResource(dg.ConfigurableResource):
     n_days: int = Field(default=_SIMULATION_DEFAULTS.n_days, description="Simulated period length in days.")
     start_date: str = Field(default=_SIMULATION_DEFAULTS.start_date.isoformat(), description="First simulated day.")
     seed: int = Field(default=_SIMULATION_DEFAULTS.seed, description="Simulation seed.")
+    profile: str = Field(
+        default="default",
+        description=f"Simulation profile, a named set of assumptions: {', '.join(SIMULATION_PROFILES)} (docs/simulation.md).",
+    )
 
     @property
     def uses_files(self) -> bool:
@@ -61,7 +65,8 @@ class ListeningSourceResource(dg.ConfigurableResource):
         )
 
     def simulation_config(self) -> SimulationConfig:
-        return SimulationConfig(
+        return profile_config(
+            self.profile,
             n_users=self.n_users,
             n_days=self.n_days,
             start_date=date.fromisoformat(self.start_date),

@@ -86,20 +86,21 @@ def test_the_main_flow_alternates_partitioned_and_unpartitioned_runs():
 
 
 def test_the_evaluation_block_of_a_file_is_replaced_and_the_rest_kept(tmp_path):
-    from orchestration.cli import EVALUATION_BLOCK, replace_marked_block
+    from orchestration.cli import evaluation_block, replace_marked_block
 
     readme = tmp_path / "README.md"
-    begin, end = EVALUATION_BLOCK
-    readme.write_text(f"# title\n{begin}\nold table\n{end}\nafter\n")
-    replace_marked_block(readme, EVALUATION_BLOCK, "| new |")
-    assert readme.read_text() == f"# title\n{begin}\n| new |\n{end}\nafter\n"
+    begin, end = evaluation_block("default")
+    other_begin, other_end = evaluation_block("gentle")
+    readme.write_text(f"# title\n{begin}\nold table\n{end}\n{other_begin}\nother table\n{other_end}\n")
+    replace_marked_block(readme, evaluation_block("default"), "| new |")
+    assert readme.read_text() == f"# title\n{begin}\n| new |\n{end}\n{other_begin}\nother table\n{other_end}\n"
 
 
 def test_a_file_without_the_evaluation_markers_is_left_alone(tmp_path, capsys):
-    from orchestration.cli import EVALUATION_BLOCK, UsageError, replace_marked_block
+    from orchestration.cli import UsageError, evaluation_block, replace_marked_block
 
     readme = tmp_path / "README.md"
     readme.write_text("no markers here\n")
     with pytest.raises(UsageError, match="no block"):
-        replace_marked_block(readme, EVALUATION_BLOCK, "| new |")
+        replace_marked_block(readme, evaluation_block("default"), "| new |")
     assert readme.read_text() == "no markers here\n"
