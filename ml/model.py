@@ -38,6 +38,10 @@ MODEL_FORMAT = 1
 
 MODEL_FILE_SUFFIX = ".joblib"
 
+#: Model files kept in a model folder: saving a model removes the oldest beyond this many (a weekly
+#: retrain would otherwise leave a file per week forever).
+DEFAULT_MODELS_KEPT = 10
+
 #: Default robust standard deviations above the median training ``ml_score`` at which a day is flagged.
 DEFAULT_THRESHOLD_MADS = 6.0
 
@@ -239,14 +243,29 @@ def train_model(
     )
 
 
-def save_model(model: TrainedModel, directory: str | Path) -> Path:
-    """Write ``model`` to ``directory/<version>.joblib`` (creating the folder) and return the path."""
+def save_model(model: TrainedModel, directory: str | Path, *, keep: int = DEFAULT_MODELS_KEPT) -> Path:
+    """Write ``model`` to ``directory/<version>.joblib`` (creating the folder) and return the path.
+
+    The folder keeps the ``keep`` most recent models (in the order :func:`load_latest_model` uses);
+    older model files are removed.
+    """
+    if keep < 1:
+        raise ValueError(f"keep must be at least 1, got {keep}")
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{model.version}{MODEL_FILE_SUFFIX}"
     payload = {"format": MODEL_FORMAT, "sklearn_version": sklearn.__version__, "model": model}
     joblib.dump(payload, path)
+    for older in _model_files(folder)[:-keep]:
+        older.unlink()
     return path
+
+
+def _model_files(folder: Path) -> list[Path]:
+    """Model files of ``folder``, oldest first: by training day, then by write time."""
+    files = folder.glob(f"iforest-*{MODEL_FILE_SUFFIX}") if folder.is_dir() else []
+    # "iforest-YYYYMMDD-" sorts by training day; the write time breaks ties between retrainings.
+    return sorted(files, key=lambda f: (f.name[: len("iforest-YYYYMMDD")], f.stat().st_mtime_ns))
 
 
 def load_model(path: str | Path) -> TrainedModel:
@@ -281,10 +300,7 @@ def load_model(path: str | Path) -> TrainedModel:
 
 def load_latest_model(directory: str | Path) -> TrainedModel:
     """The model in ``directory`` trained through the latest day (ties: the most recently written)."""
-    folder = Path(directory)
-    files = folder.glob(f"iforest-*{MODEL_FILE_SUFFIX}") if folder.is_dir() else []
-    # "iforest-YYYYMMDD-" sorts by training day; the write time breaks ties between retrainings.
-    files = sorted(files, key=lambda f: (f.name[: len("iforest-YYYYMMDD")], f.stat().st_mtime_ns))
+    files = _model_files(Path(directory))
     if not files:
         raise ModelFileError(f"no model files in {directory}: train a model first (isolation_forest_model)")
     return load_model(files[-1])

@@ -78,6 +78,18 @@ def test_save_and_load_give_identical_scores(flags, tmp_path):
     assert load_latest_model(tmp_path / "models").version == model.version
 
 
+def test_saving_keeps_only_the_most_recent_models(flags, tmp_path):
+    import dataclasses
+
+    folder = tmp_path / "models"
+    model = train_model(flags)
+    days = ["20240101", "20240108", "20240115", "20240122"]
+    for day in days:
+        save_model(dataclasses.replace(model, version=f"iforest-{day}-00000000"), folder, keep=2)
+    assert sorted(p.name for p in folder.iterdir()) == [f"iforest-{day}-00000000.joblib" for day in days[-2:]]
+    assert load_latest_model(folder).version == f"iforest-{days[-1]}-00000000"
+
+
 @pytest.mark.parametrize(
     "content",
     [
