@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -390,6 +391,9 @@ COMMANDS = {"run": command_run, "query": command_query, "evaluate": command_eval
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         arguments = build_parser().parse_args(argv)
+        if not getattr(arguments, "verbose", False):
+            # Dagster warns on every import that backfill_policy is beta: noise to a CLI user.
+            warnings.filterwarnings("ignore", message=".*is currently in beta")
         return COMMANDS[arguments.command](arguments)
     except (UsageError, QueryError, WarehouseError) as error:
         print(f"{PROGRAM}: error: {error}", file=sys.stderr)
