@@ -191,7 +191,7 @@ def user_day_features(df: pd.DataFrame, v: dict) -> pd.DataFrame:
         overlapping_play_share=("overlapping", "mean"),
     )
     daily["minutes_played"] = daily.pop("ms_played") / 60000.0
-    daily["inter_play_gap_cv"] = daily.pop("gap_std") / daily.pop("gap_mean").replace(0, np.nan)
+    daily["inter_play_gap_cv"] = (daily.pop("gap_std") / daily.pop("gap_mean").replace(0, np.nan)).round(6)
     daily["distinct_play_length_share"] = (daily.pop("distinct_lengths") / daily["distinct_tracks"]).clip(upper=1.0)
     daily["top_track_share"] = df.groupby(keys + ["track_id"]).size().groupby(level=[0, 1]).max() / daily["play_count"]
     daily["top_artist_share"] = df.groupby(keys + ["artist_id"]).size().groupby(level=[0, 1]).max() / daily["play_count"]

@@ -109,7 +109,9 @@ rhythm as (
     select
         user_id,
         listen_date,
-        stddev_samp(seconds_since_previous_start) / nullif(avg(seconds_since_previous_start), 0) as inter_play_gap_cv,
+        -- Rounded: parallel sums add in any order, and the last bits of a floating-point result
+        -- would differ between re-runs (and so would a model trained on them).
+        round(stddev_samp(seconds_since_previous_start) / nullif(avg(seconds_since_previous_start), 0), 6) as inter_play_gap_cv,
         avg(is_overlapping * 1.0) as overlapping_play_share,
         max(ended_epoch_seconds - session_started_epoch_seconds) / 60.0 as longest_session_minutes
     from sessionised
