@@ -13,7 +13,10 @@ with
 
 window_events as (
 
-    {{ recomputed_plays() }}
+    {{ recomputed_plays([
+        'user_id', 'listen_date', 'timezone', 'local_hour', 'started_epoch_seconds', 'ended_epoch_seconds',
+        'ms_played', 'play_seconds', 'is_skipped', 'track_id', 'artist_id', 'country', 'platform',
+    ]) }}
 
 ),
 
@@ -90,30 +93,66 @@ flagged as (
 
 ),
 
--- Each play knows when its session started, so the longest session is one more aggregate of
--- the day instead of a second grouping of the plays.
-sessionised as (
+-- The plays of one session all end after every earlier session's plays ended (that is what
+-- starts a session), so the running end of the plays before a session's first play is the end of
+-- the session before it, and the day's last end is the end of its last session. The longest
+-- session then needs only the session starts, not a second sort of every play.
+session_starts as (
 
     select
-        *,
-        max(case when is_session_start = 1 then started_epoch_seconds end) over (
+        user_id,
+        listen_date,
+        started_epoch_seconds as session_started_epoch_seconds,
+        lead(previous_plays_end_epoch_seconds) over (
             partition by user_id, listen_date order by started_epoch_seconds
-            rows between unbounded preceding and current row
-        ) as session_started_epoch_seconds
+        ) as next_session_previous_end_epoch_seconds
     from flagged
+    where is_session_start = 1
 
 ),
 
-rhythm as (
+day_rhythm as (
 
     select
         user_id,
         listen_date,
         stddev_samp(seconds_since_previous_start) / nullif(avg(seconds_since_previous_start), 0) as inter_play_gap_cv,
         avg(is_overlapping * 1.0) as overlapping_play_share,
-        max(ended_epoch_seconds - session_started_epoch_seconds) / 60.0 as longest_session_minutes
-    from sessionised
+        max(ended_epoch_seconds) as last_ended_epoch_seconds
+    from flagged
     group by user_id, listen_date
+
+),
+
+longest_sessions as (
+
+    select
+        session_starts.user_id,
+        session_starts.listen_date,
+        max(
+            coalesce(session_starts.next_session_previous_end_epoch_seconds, day_rhythm.last_ended_epoch_seconds)
+            - session_starts.session_started_epoch_seconds
+        ) / 60.0 as longest_session_minutes
+    from session_starts
+    inner join day_rhythm
+        on session_starts.user_id = day_rhythm.user_id
+        and session_starts.listen_date = day_rhythm.listen_date
+    group by session_starts.user_id, session_starts.listen_date
+
+),
+
+rhythm as (
+
+    select
+        day_rhythm.user_id,
+        day_rhythm.listen_date,
+        day_rhythm.inter_play_gap_cv,
+        day_rhythm.overlapping_play_share,
+        longest_sessions.longest_session_minutes
+    from day_rhythm
+    inner join longest_sessions
+        on day_rhythm.user_id = longest_sessions.user_id
+        and day_rhythm.listen_date = longest_sessions.listen_date
 
 ),
 
@@ -151,11 +190,12 @@ top_artist as (
 
 ),
 
+-- The day's plays per local hour: int_user_day_hours holds them for the recomputed days already.
 day_hours as (
 
-    select user_id, listen_date, local_hour, count(*) as play_count
-    from window_events
-    group by user_id, listen_date, local_hour
+    select user_id, listen_date, local_hour, play_count
+    from {{ ref('int_user_day_hours') }}
+    where {{ in_listen_window() }}
 
 ),
 
