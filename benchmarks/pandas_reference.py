@@ -154,7 +154,8 @@ def user_day_features(df: pd.DataFrame, v: dict) -> pd.DataFrame:
         df[f"is_new_{entity}"] = first == df["listen_date"]
 
     # sequence within the day: gaps, sessions, overlaps
-    df = df.sort_values(["user_id", "listen_date", "started", "event_id"])
+    # Plays starting in the same second: longest first, as the dbt model orders them.
+    df = df.sort_values(["user_id", "listen_date", "started", "ended", "event_id"], ascending=[True, True, True, False, True])
     g = df.groupby(keys, sort=False)
     df["gap"] = g["started"].diff()
     df["latest_end"] = g["ended"].cummax()

@@ -46,17 +46,44 @@
     quantile_cont({{ expression }}, {{ fraction }})
 {%- endmacro %}
 
-{# Continuous quantile as a window aggregate (followed by an over clause). #}
-{% macro window_quantile(expression, fraction) -%}
-    {{ return(adapter.dispatch('window_quantile', 'listening_anomalies')(expression, fraction)) }}
+{# Continuous quantiles of a window frame, as one array (followed by an over clause): one sort of
+   the frame serves every fraction. Read an element with array_item. #}
+{% macro window_quantiles(expression, fractions) -%}
+    {{ return(adapter.dispatch('window_quantiles', 'listening_anomalies')(expression, fractions)) }}
 {%- endmacro %}
 
-{% macro default__window_quantile(expression, fraction) -%}
-    percentile_approx({{ expression }}, {{ fraction }}, 10000)
+{% macro default__window_quantiles(expression, fractions) -%}
+    percentile_approx({{ expression }}, array({{ fractions | join(', ') }}), 10000)
 {%- endmacro %}
 
-{% macro duckdb__window_quantile(expression, fraction) -%}
-    quantile_cont({{ expression }}, {{ fraction }})
+{% macro duckdb__window_quantiles(expression, fractions) -%}
+    quantile_cont({{ expression }}, [{{ fractions | join(', ') }}])
+{%- endmacro %}
+
+{# The element at a 1-based position of an array. #}
+{% macro array_item(array_expression, position) -%}
+    {{ return(adapter.dispatch('array_item', 'listening_anomalies')(array_expression, position)) }}
+{%- endmacro %}
+
+{% macro default__array_item(array_expression, position) -%}
+    element_at({{ array_expression }}, {{ position }})
+{%- endmacro %}
+
+{% macro duckdb__array_item(array_expression, position) -%}
+    {{ array_expression }}[{{ position }}]
+{%- endmacro %}
+
+{# One row per whole number from first to last (inclusive), in a select list. #}
+{% macro integer_series(first, last) -%}
+    {{ return(adapter.dispatch('integer_series', 'listening_anomalies')(first, last)) }}
+{%- endmacro %}
+
+{% macro default__integer_series(first, last) -%}
+    explode(sequence({{ first }}, {{ last }}))
+{%- endmacro %}
+
+{% macro duckdb__integer_series(first, last) -%}
+    unnest(range({{ first }}, {{ last }} + 1))
 {%- endmacro %}
 
 {# Whole days since 1970-01-01: an integer to order windows by, so day ranges are portable frames. #}

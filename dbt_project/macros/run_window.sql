@@ -38,9 +38,10 @@
     {{ column }} >= {{ listen_window_start() }} and {{ column }} < {{ listen_window_end() }}
 {%- endmacro %}
 
-{# The plays a run reads: those of the local days it recomputes. #}
-{% macro recomputed_plays() -%}
-    select * from {{ ref('stg_listening__events') }}
+{# The plays a run reads: those of the local days it recomputes. Name only the columns a model
+   needs: DuckDB materialises a CTE read more than once with every column it selects. #}
+{% macro recomputed_plays(columns=['*']) -%}
+    select {{ columns | join(', ') }} from {{ ref('stg_listening__events') }}
     where played_at >= {{ event_read_start() }}
         and played_at < {{ event_read_end() }}
         and {{ in_listen_window() }}

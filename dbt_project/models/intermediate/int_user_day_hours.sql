@@ -14,7 +14,7 @@ with
 
 window_events as (
 
-    {{ recomputed_plays() }}
+    {{ recomputed_plays(['user_id', 'listen_date', 'local_hour']) }}
 
 ),
 

@@ -11,9 +11,33 @@
 
 with
 
+-- The plays are read once per use, each read with only the columns that use needs: one shared
+-- read is materialised whole by DuckDB, and at 16 M plays spilling it cost more than reading
+-- (and localising) the plays again.
 window_events as (
 
-    {{ recomputed_plays() }}
+    {{ recomputed_plays([
+        'user_id', 'listen_date', 'timezone', 'local_hour', 'ms_played', 'play_seconds', 'is_skipped',
+        'track_id', 'artist_id', 'country', 'platform',
+    ]) }}
+
+),
+
+play_times as (
+
+    {{ recomputed_plays(['user_id', 'listen_date', 'started_epoch_seconds', 'ended_epoch_seconds']) }}
+
+),
+
+track_events as (
+
+    {{ recomputed_plays(['user_id', 'listen_date', 'track_id']) }}
+
+),
+
+artist_events as (
+
+    {{ recomputed_plays(['user_id', 'listen_date', 'artist_id']) }}
 
 ),
 
@@ -47,24 +71,17 @@ events_with_novelty as (
 -- The rhythm of a day (gaps, overlaps, sessions) needs the plays in order. Sorting only the
 -- start and end of each play, not whole rows, is what keeps this affordable: carrying every
 -- column through three window sorts made this model 76x slower for 30x the plays. Plays that
--- start at the same second may come in either order: every aggregate below is the same
--- whichever comes first.
-play_times as (
-
-    select user_id, listen_date, started_epoch_seconds, ended_epoch_seconds
-    from window_events
-
-),
-
+-- start at the same second are ordered longest first, so the shorter one overlaps the longer
+-- whichever row the engine reads first (without the tie-break, re-runs disagreed on overlaps).
 sequenced as (
 
     select
         *,
         started_epoch_seconds - lag(started_epoch_seconds) over (
-            partition by user_id, listen_date order by started_epoch_seconds
+            partition by user_id, listen_date order by started_epoch_seconds, ended_epoch_seconds desc
         ) as seconds_since_previous_start,
         max(ended_epoch_seconds) over (
-            partition by user_id, listen_date order by started_epoch_seconds
+            partition by user_id, listen_date order by started_epoch_seconds, ended_epoch_seconds desc
             rows between unbounded preceding and 1 preceding
         ) as previous_plays_end_epoch_seconds
     from play_times
@@ -90,21 +107,25 @@ flagged as (
 
 ),
 
--- Each play knows when its session started, so the longest session is one more aggregate of
--- the day instead of a second grouping of the plays.
-sessionised as (
+-- The plays of one session all end after every earlier session's plays ended (that is what
+-- starts a session), so the running end of the plays before a session's first play is the end of
+-- the session before it, and the day's last end is the end of its last session. The longest
+-- session then needs only the session starts, not a second sort of every play.
+session_starts as (
 
     select
-        *,
-        max(case when is_session_start = 1 then started_epoch_seconds end) over (
+        user_id,
+        listen_date,
+        started_epoch_seconds as session_started_epoch_seconds,
+        lead(previous_plays_end_epoch_seconds) over (
             partition by user_id, listen_date order by started_epoch_seconds
-            rows between unbounded preceding and current row
-        ) as session_started_epoch_seconds
+        ) as next_session_previous_end_epoch_seconds
     from flagged
+    where is_session_start = 1
 
 ),
 
-rhythm as (
+day_rhythm as (
 
     select
         user_id,
@@ -113,16 +134,48 @@ rhythm as (
         -- would differ between re-runs (and so would a model trained on them).
         round(stddev_samp(seconds_since_previous_start) / nullif(avg(seconds_since_previous_start), 0), 6) as inter_play_gap_cv,
         avg(is_overlapping * 1.0) as overlapping_play_share,
-        max(ended_epoch_seconds - session_started_epoch_seconds) / 60.0 as longest_session_minutes
-    from sessionised
+        max(ended_epoch_seconds) as last_ended_epoch_seconds
+    from flagged
     group by user_id, listen_date
+
+),
+
+longest_sessions as (
+
+    select
+        session_starts.user_id,
+        session_starts.listen_date,
+        max(
+            coalesce(session_starts.next_session_previous_end_epoch_seconds, day_rhythm.last_ended_epoch_seconds)
+            - session_starts.session_started_epoch_seconds
+        ) / 60.0 as longest_session_minutes
+    from session_starts
+    inner join day_rhythm
+        on session_starts.user_id = day_rhythm.user_id
+        and session_starts.listen_date = day_rhythm.listen_date
+    group by session_starts.user_id, session_starts.listen_date
+
+),
+
+rhythm as (
+
+    select
+        day_rhythm.user_id,
+        day_rhythm.listen_date,
+        day_rhythm.inter_play_gap_cv,
+        day_rhythm.overlapping_play_share,
+        longest_sessions.longest_session_minutes
+    from day_rhythm
+    inner join longest_sessions
+        on day_rhythm.user_id = longest_sessions.user_id
+        and day_rhythm.listen_date = longest_sessions.listen_date
 
 ),
 
 track_plays as (
 
     select user_id, listen_date, track_id, count(*) as play_count
-    from window_events
+    from track_events
     group by user_id, listen_date, track_id
 
 ),
@@ -130,7 +183,7 @@ track_plays as (
 artist_plays as (
 
     select user_id, listen_date, artist_id, count(*) as play_count
-    from window_events
+    from artist_events
     group by user_id, listen_date, artist_id
 
 ),
@@ -153,11 +206,12 @@ top_artist as (
 
 ),
 
+-- The day's plays per local hour: int_user_day_hours holds them for the recomputed days already.
 day_hours as (
 
-    select user_id, listen_date, local_hour, count(*) as play_count
-    from window_events
-    group by user_id, listen_date, local_hour
+    select user_id, listen_date, local_hour, play_count
+    from {{ ref('int_user_day_hours') }}
+    where {{ in_listen_window() }}
 
 ),
 
