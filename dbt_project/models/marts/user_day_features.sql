@@ -298,12 +298,7 @@ daily as (
         avg(is_new_artist * 1.0) as new_artist_share,
         count(distinct country) as country_count,
         count(distinct platform) as platform_count,
-        -- Per distinct track, not per play: a fan replaying an album repeats its lengths, a script
-        -- cutting every play to a few lengths has fewer lengths than tracks.
-        least(
-            count(distinct cast(floor(play_seconds) as bigint)) * 1.0 / count(distinct track_id),
-            1.0
-        ) as distinct_play_length_share
+        count(distinct cast(floor(play_seconds) as bigint)) as distinct_play_lengths
     from events_with_novelty
     group by user_id, listen_date
 
@@ -334,7 +329,9 @@ final as (
         daily.country_count,
         daily.platform_count,
         rhythm.inter_play_gap_cv,
-        daily.distinct_play_length_share,
+        -- Per distinct track, not per play: a fan replaying an album repeats its lengths, a script
+        -- cutting every play to a few lengths has fewer lengths than tracks.
+        least(daily.distinct_play_lengths * 1.0 / top_track.distinct_tracks, 1.0) as distinct_play_length_share,
         rhythm.overlapping_play_share,
         unusual_hours.unusual_hour_share
     from daily
