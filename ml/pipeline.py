@@ -121,9 +121,10 @@ def write_verdicts(con: duckdb.DuckDBPyConnection, start: date, end: date) -> pd
     alone. Like scoring, a week at a time.
     """
     written = []
+    scored = table_exists(con, SCORES_TABLE)
     for chunk_start, chunk_end in day_chunks(start, end, DAYS_PER_CHUNK):
         flags = read_rule_flags(con, chunk_start, chunk_end)
-        if table_exists(con, SCORES_TABLE):
+        if scored:
             scores = read_frame(
                 con, f"select * from {SCORES_TABLE} where listen_date >= ? and listen_date < ?", [chunk_start, chunk_end]
             )
