@@ -39,7 +39,7 @@ SIMPLE_FEATURES = [
 DERIVED_FEATURES = [
     "longest_session_minutes", "new_track_share", "new_artist_share", "top_artist_share", "country_count",
     "platform_count", "new_country_count", "new_platform_count", "inter_play_gap_cv", "distinct_play_length_share",
-    "overlapping_play_share", "unusual_hour_share",
+    "overlapping_play_share", "unusual_hour_share", "abroad_play_share",
 ]
 
 
@@ -58,7 +58,7 @@ _FIELD_PATTERN = re.compile(r"'(\w+)':\s*(?:'([^']*)'|(true|false)|([0-9.]+))")
 
 def deviation_signals() -> list[dict]:
     """The signals of macros/signals.sql: metric, family, direction, log_scale, scale_floor,
-    min_change_var and the optional ceiling_var and min_count_var."""
+    min_change_var and the optional ceiling_var, min_count_var and light_day_quantile."""
     text = (DBT_PROJECT_DIR / "macros" / "signals.sql").read_text()
     signals = []
     for match in _SIGNAL_PATTERN.finditer(text):
@@ -75,6 +75,7 @@ def deviation_signals() -> list[dict]:
                 "min_change_var": fields["min_change_var"],
                 "ceiling_var": fields.get("ceiling_var"),
                 "min_count_var": fields.get("min_count_var"),
+                "light_day_quantile": fields.get("light_day_quantile"),
             }
         )
     if not signals:
@@ -122,6 +123,7 @@ def localise(events: pd.DataFrame, users: pd.DataFrame) -> pd.DataFrame:
     df["played_at_local"] = wall_clock(df["timezone"])
     df["listen_date"] = df["played_at_local"].dt.normalize()
     df["local_hour"] = wall_clock(clock).dt.hour
+    df["abroad"] = abroad
     df["play_seconds"] = df["ms_played"] / 1000.0
     df["started"] = (df["played_at"] - pd.Timestamp("1970-01-01")).dt.total_seconds()
     df["ended"] = df["started"] + df["play_seconds"]
@@ -186,6 +188,7 @@ def user_day_features(df: pd.DataFrame, v: dict) -> pd.DataFrame:
         new_artist_share=("is_new_artist_id", "mean"),
         country_count=("country", "nunique"),
         platform_count=("platform", "nunique"),
+        abroad_play_share=("abroad", "mean"),
         gap_std=("gap", "std"),
         gap_mean=("gap", "mean"),
         distinct_lengths=("play_second_bucket", "nunique"),
@@ -237,6 +240,9 @@ def user_day_baselines(features: pd.DataFrame, signals: list[dict], v: dict) -> 
     for m in metrics:
         baselines[f"usual_{m}"] = median[m]
         baselines[f"spread_{m}"] = (q75[f"scaled_{m}"] - q25[f"scaled_{m}"]) / 1.349
+    for s in signals:
+        if s["light_day_quantile"]:
+            baselines[f"light_day_{s['metric']}"] = roll[s["metric"]].quantile(s["light_day_quantile"])
     return baselines.reset_index()
 
 
@@ -291,6 +297,8 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
         has_baseline
         & (df["usual_play_count"] >= v["min_usual_plays_for_collapse"])
         & (df["play_count"] <= v["volume_collapse_share"] * df["usual_play_count"])
+        & (df["play_count"] <= v["volume_collapse_light_day_share"] * df["light_day_play_count"])
+        & (df["abroad_play_share"] < 0.5)
     ).fillna(False)
     families["volume"] |= volume_collapse
     for family in FAMILIES:
@@ -376,7 +384,7 @@ def compare_with_dbt(result: ReferenceResult, con) -> dict:
     bj = ours_b.merge(dbt_baselines, on=keys, suffixes=("_pandas", "_dbt"))
     baseline_diff = 0.0
     for column in ours_b.columns:
-        if column.startswith(("usual_", "spread_")) and f"{column}_dbt" in bj:
+        if column.startswith(("usual_", "spread_", "light_day_")) and f"{column}_dbt" in bj:
             a, b = bj[f"{column}_pandas"].astype(float), bj[f"{column}_dbt"].astype(float)
             diff = (a - b).abs().where(~(a.isna() & b.isna()), 0.0).fillna(np.inf)
             baseline_diff = max(baseline_diff, float(diff.max()) if len(diff) else 0.0)

@@ -17,13 +17,18 @@
                   the signal needs is this many plays with the property (share x plays)
                   instead of min_plays_for_pattern_signals plays in the day; 3 overlapping
                   plays from a user whose plays never overlapped say more than 20 plays do
+  light_day_quantile
+                  optional, log-scale signals only: the baselines also give
+                  light_day_<metric>, this quantile of the metric over the baseline days, so
+                  that a collapse is judged against how low the user's own quiet days go, not
+                  only against the median
   unit            how the reason prints the value: minutes, hours, count, percent, seconds, ratio
   label           the reason's wording; {value} and {usual} are filled in
 #}
 {% macro deviation_signals() %}
     {{ return([
         {'metric': 'minutes_played', 'family': 'volume', 'direction': 'both', 'log_scale': true, 'scale_floor': 0.25, 'min_change_var': 'min_minutes_change', 'ceiling_var': 'max_human_minutes', 'unit': 'count', 'label': '{value} min vs usual {usual}'},
-        {'metric': 'play_count', 'family': 'volume', 'direction': 'both', 'log_scale': true, 'scale_floor': 0.25, 'min_change_var': 'min_play_count_change', 'unit': 'count', 'label': '{value} plays vs usual {usual}'},
+        {'metric': 'play_count', 'family': 'volume', 'direction': 'both', 'log_scale': true, 'scale_floor': 0.25, 'min_change_var': 'min_play_count_change', 'light_day_quantile': 0.1, 'unit': 'count', 'label': '{value} plays vs usual {usual}'},
         {'metric': 'longest_session_minutes', 'family': 'continuity', 'direction': 'up', 'log_scale': true, 'scale_floor': 0.25, 'min_change_var': 'min_session_minutes_change', 'ceiling_var': 'max_human_session_minutes', 'unit': 'hours', 'label': 'longest continuous listening {value} h vs usual {usual} h'},
         {'metric': 'active_hours', 'family': 'timing', 'direction': 'up', 'scale_floor': 1, 'min_change_var': 'min_active_hours_change', 'ceiling_var': 'max_human_active_hours', 'unit': 'count', 'label': 'active in {value} hours of the day vs usual {usual}'},
         {'metric': 'night_share', 'family': 'timing', 'direction': 'up', 'scale_floor': 0.05, 'min_change_var': 'min_share_change', 'unit': 'percent', 'label': '{value}% of plays at night vs usual {usual}%'},
@@ -43,6 +48,11 @@
 {% macro signal_families() %}
     {{ return(['volume', 'continuity', 'timing', 'content', 'engagement', 'context']) }}
 {% endmacro %}
+
+{# The quantiles of a log-scale signal's own value in its baseline: its light day, then its median. #}
+{% macro level_fractions(signal) -%}
+    {{ return(([signal.light_day_quantile] if signal.light_day_quantile else []) + [0.5]) }}
+{%- endmacro %}
 
 {# The value a signal is compared on: ln(1 + x) for log-scale signals, x otherwise. #}
 {% macro signal_scale(signal, expression) -%}

@@ -72,8 +72,9 @@ calendar_history as (
 
 ),
 
--- Per signal: the median of its value and the quartiles of its compared scale (the same
--- quantiles in one call when the signal is not on a log scale).
+-- Per signal: the median of its value (with its light-day quantile, if it has one) and the
+-- quartiles of its compared scale (the same quantiles in one call when the signal is not on a
+-- log scale).
 windowed as (
 
     select
@@ -82,7 +83,7 @@ windowed as (
         count(listen_date) {{ history_frame }} as baseline_days,
         {%- for signal in signals %}
         {%- if signal.log_scale %}
-        {{ window_quantiles(signal.metric, [0.5]) }} {{ history_frame }} as median_{{ signal.metric }},
+        {{ window_quantiles(signal.metric, level_fractions(signal)) }} {{ history_frame }} as levels_{{ signal.metric }},
         {{ window_quantiles(signal_scale(signal, signal.metric), [0.25, 0.75]) }} {{ history_frame }}
             as quartiles_{{ signal.metric }}{{ ',' if not loop.last }}
         {%- else %}
@@ -102,7 +103,10 @@ baselines as (
         baseline_days,
         {%- for signal in signals %}
         {%- if signal.log_scale %}
-        {{ array_item('median_' ~ signal.metric, 1) }} as usual_{{ signal.metric }},
+        {{ array_item('levels_' ~ signal.metric, level_fractions(signal) | length) }} as usual_{{ signal.metric }},
+        {%- if signal.light_day_quantile %}
+        {{ array_item('levels_' ~ signal.metric, 1) }} as light_day_{{ signal.metric }},
+        {%- endif %}
         -- The interquartile range / 1.349 estimates a standard deviation without being moved by
         -- outliers; log-scale signals get it in log units.
         (

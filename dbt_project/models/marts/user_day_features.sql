@@ -18,7 +18,7 @@ window_events as (
 
     {{ recomputed_plays([
         'user_id', 'listen_date', 'timezone', 'local_hour', 'ms_played', 'play_seconds', 'is_skipped',
-        'track_id', 'artist_id', 'country', 'platform',
+        'track_id', 'artist_id', 'country', 'platform', 'played_at_abroad',
     ]) }}
 
 ),
@@ -298,6 +298,7 @@ daily as (
         avg(is_new_artist * 1.0) as new_artist_share,
         count(distinct country) as country_count,
         count(distinct platform) as platform_count,
+        avg(case when played_at_abroad is not null then 1.0 else 0.0 end) as abroad_play_share,
         count(distinct cast(floor(play_seconds) as bigint)) as distinct_play_lengths
     from events_with_novelty
     group by user_id, listen_date
@@ -328,6 +329,7 @@ final as (
         coalesce(new_context.new_platform_count, 0) as new_platform_count,
         daily.country_count,
         daily.platform_count,
+        daily.abroad_play_share,
         rhythm.inter_play_gap_cv,
         -- Per distinct track, not per play: a fan replaying an album repeats its lengths, a script
         -- cutting every play to a few lengths has fewer lengths than tracks.

@@ -11,7 +11,8 @@
   needs no second family. Decisive are several countries never seen before in one day (a trip
   brings one), streams overlapping each other far more than usual (two listeners at once), one
   track looping through most of the day, and a volume collapse (a listener with a substantial
-  usual volume near silent).
+  usual volume near silent at home: far below the usual count and far below the user's own light
+  days).
   Grain: one row per user_id and listen_date of user_day_features.
 
   Deviations are robust z-scores, (value - usual) / max(spread, floor), minus that day's median
@@ -46,6 +47,7 @@ raw_deviations as (
     select
         features.*,
         baselines.baseline_days,
+        baselines.light_day_play_count,
         {%- for signal in signals %}
         baselines.usual_{{ signal.metric }},
         case
@@ -167,7 +169,10 @@ signals as (
         coalesce(
             {{ has_rule_baseline }}
                 and usual_play_count >= {{ var('min_usual_plays_for_collapse') }}
-                and play_count <= {{ var('volume_collapse_share') }} * usual_play_count,
+                and play_count <= {{ var('volume_collapse_share') }} * usual_play_count
+                and play_count <= {{ var('volume_collapse_light_day_share') }} * light_day_play_count
+                -- A day spent abroad explains a quiet day (a flight, a day split by the time shift).
+                and abroad_play_share < 0.5,
             false
         ) as is_volume_collapse
     from deviations
@@ -232,6 +237,7 @@ final as (
         new_platform_count,
         country_count,
         platform_count,
+        abroad_play_share,
         inter_play_gap_cv,
         distinct_play_length_share,
         overlapping_play_share,
@@ -240,6 +246,7 @@ final as (
         usual_{{ signal.metric }},
         {{ signal.metric }}_z,
         {%- endfor %}
+        light_day_play_count,
         {%- for family in families %}
         is_{{ family }}_signal,
         {%- endfor %}
@@ -260,7 +267,8 @@ final as (
             case
                 when is_volume_collapse and not is_play_count_deviation
                     then 'near silent: ' || cast(play_count as varchar) || ' plays vs usual '
-                        || {{ format_for_reason('usual_play_count', 'count') }}
+                        || {{ format_for_reason('usual_play_count', 'count') }} || ' and '
+                        || {{ format_for_reason('light_day_play_count', 'count') }} || ' on light days'
             end,
             case
                 when is_new_context_deviation
