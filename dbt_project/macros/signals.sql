@@ -15,7 +15,7 @@
                   wide personal spread must not hide the obvious case
   min_count_var   optional dbt var, for a share that is near zero for everyone: the evidence
                   the signal needs is this many plays with the property (share x plays)
-                  instead of min_plays_for_pattern_signals plays in the day; 3 overlapping
+                  instead of min_plays_for_pattern_signals plays in the day; 2 overlapping
                   plays from a user whose plays never overlapped say more than 20 plays do
   light_day_quantile
                   optional, log-scale signals only: the baselines also give
@@ -41,7 +41,7 @@
         {'metric': 'median_play_seconds', 'family': 'engagement', 'direction': 'down', 'scale_floor': 10, 'min_change_var': 'min_play_seconds_change', 'unit': 'count', 'label': 'median play {value} s vs usual {usual} s'},
         {'metric': 'distinct_play_length_share', 'family': 'engagement', 'direction': 'down', 'scale_floor': 0.05, 'min_change_var': 'min_regularity_change', 'unit': 'percent', 'label': 'only {value}% distinct play lengths vs usual {usual}%'},
         {'metric': 'inter_play_gap_cv', 'family': 'engagement', 'direction': 'down', 'scale_floor': 0.1, 'min_change_var': 'min_regularity_change', 'unit': 'ratio', 'label': 'machine-regular gaps between plays (variation {value} vs usual {usual})'},
-        {'metric': 'overlapping_play_share', 'family': 'context', 'direction': 'up', 'scale_floor': 0.02, 'min_change_var': 'min_overlap_share_change', 'min_count_var': 'min_overlapping_plays', 'unit': 'percent', 'label': '{value}% of plays overlap another play vs usual {usual}%'},
+        {'metric': 'overlapping_play_share', 'family': 'context', 'direction': 'up', 'scale_floor': 0.005, 'min_change_var': 'min_overlap_share_change', 'min_count_var': 'min_overlapping_plays', 'unit': 'percent', 'label': '{value}% of plays overlap another play vs usual {usual}%'},
     ]) }}
 {% endmacro %}
 
