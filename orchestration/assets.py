@@ -5,6 +5,7 @@ Each body calls one or two functions from ``warehouse`` or ``ml`` and records me
 """
 
 import json
+import shutil
 from typing import Any
 
 import dagster as dg
@@ -106,6 +107,9 @@ def listening_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
             yield from invocation.stream()
         else:
             invocation.wait()
+        # Each invocation writes a fresh target folder (~5 MB): a daily schedule would pile up
+        # gigabytes. A failed build raises above and keeps its folder, whose dbt.log the error names.
+        shutil.rmtree(invocation.target_path, ignore_errors=True)
 
 
 RULE_FLAGS_KEY = get_asset_key_for_model([listening_dbt_models], "user_day_rule_flags")

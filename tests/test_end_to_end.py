@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import duckdb
 import pandas as pd
 import pytest
 
 from orchestration.cli import main
+from orchestration.dbt import DBT_PROJECT_DIR
 
 VERDICT_COLUMNS = [
     "user_id",
@@ -37,13 +40,18 @@ def finished_runs(tmp_path_factory, dbt_manifest):
 
     warehouse = tmp_path_factory.mktemp("e2e") / "warehouse.duckdb"
     verdicts = []
+    target_folders_before = _dbt_run_target_folders()
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(assets, "DBT_MAX_PLAYS_PER_BUILD", 40_000)
         for _ in range(2):
             assert main([*RUN, "--warehouse", str(warehouse)]) == 0
             with duckdb.connect(str(warehouse), read_only=True) as con:
                 verdicts.append(con.execute("select * from analytics.user_day_verdicts order by user_id, listen_date").df())
-    return warehouse, verdicts
+    return warehouse, verdicts, _dbt_run_target_folders() - target_folders_before
+
+
+def _dbt_run_target_folders() -> set[Path]:
+    return set((DBT_PROJECT_DIR / "target").glob("listening_dbt_models-*"))
 
 
 def _query(warehouse, sql: str) -> pd.DataFrame:
@@ -52,7 +60,7 @@ def _query(warehouse, sql: str) -> pd.DataFrame:
 
 
 def test_verdicts_follow_the_contract(finished_runs):
-    _, (verdicts, _) = finished_runs
+    _, (verdicts, _), _ = finished_runs
     assert list(verdicts.columns) == VERDICT_COLUMNS
     assert set(verdicts["verdict"]) <= {"normal", "rule_only", "ml_only", "both"}
     expected_kind = verdicts["rule_flag"].map({True: "rule", False: ""}) + verdicts["ml_flag"].map({True: "ml", False: ""})
@@ -65,7 +73,7 @@ def test_verdicts_follow_the_contract(finished_runs):
 
 
 def test_every_active_user_day_gets_exactly_one_verdict(finished_runs):
-    warehouse, (verdicts, _) = finished_runs
+    warehouse, (verdicts, _), _ = finished_runs
     features = _query(warehouse, "select user_id, listen_date from analytics.user_day_features")
     assert not verdicts.duplicated(["user_id", "listen_date"]).any()
     merged = features.merge(verdicts, on=["user_id", "listen_date"], how="outer", indicator=True)
@@ -73,7 +81,7 @@ def test_every_active_user_day_gets_exactly_one_verdict(finished_runs):
 
 
 def test_injected_marathon_days_are_flagged(finished_runs):
-    warehouse, _ = finished_runs
+    warehouse, _, _ = finished_runs
     marathons = _query(
         warehouse,
         """
@@ -88,13 +96,18 @@ def test_injected_marathon_days_are_flagged(finished_runs):
 
 
 def test_rerunning_gives_the_same_tables(finished_runs):
-    warehouse, (first, second) = finished_runs
+    warehouse, (first, second), _ = finished_runs
     pd.testing.assert_frame_equal(first, second)
     duplicates = _query(warehouse, "select count(*) - count(distinct event_id) as n from raw.listening_events")
     assert duplicates["n"].iloc[0] == 0
 
 
+def test_successful_dbt_builds_leave_no_target_folders_behind(finished_runs):
+    _, _, new_target_folders = finished_runs
+    assert not new_target_folders
+
+
 def test_the_evaluation_covers_every_detector(finished_runs):
-    warehouse, _ = finished_runs
+    warehouse, _, _ = finished_runs
     evaluation = _query(warehouse, "select * from analytics.detection_evaluation")
     assert len(evaluation) > 0
