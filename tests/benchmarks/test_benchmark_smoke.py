@@ -58,3 +58,22 @@ def test_report_is_printed_as_a_table(report: dict) -> None:
     text = benchmark.format_size_table("30x8", report["sizes"]["30x8"])
     for stage in STAGES:
         assert stage in text
+
+
+def test_dbt_model_seconds_add_up_over_every_build_of_a_range() -> None:
+    log = "\n".join(
+        [
+            "12:00:01  5 of 9 OK created sql incremental model analytics.user_day_features ..... [\x1b[32mOK\x1b[0m in 25.06s]",
+            "12:00:02  6 of 9 PASS not_null_columns_stg_listening__events_event_id ............ [\x1b[32mPASS\x1b[0m in 2.29s]",
+            "12:00:03  7 of 9 OK created sql incremental model analytics.user_day_baselines .... [\x1b[32mOK\x1b[0m in 3.00s]",
+            "12:01:00  5 of 9 OK created sql incremental model analytics.user_day_features ..... [\x1b[32mOK\x1b[0m in 15.04s]",
+            "12:01:01  6 of 9 PASS not_null_columns_stg_listening__events_event_id ............ [\x1b[32mPASS\x1b[0m in 1.71s]",
+            "12:01:02  1 of 9 START sql incremental model analytics.user_day_rule_flags ......... [RUN]",
+        ]
+    )
+    found = benchmark.dbt_node_seconds(log)
+    assert found["model_seconds"] == pytest.approx({"user_day_features": 40.1, "user_day_baselines": 3.0})
+    assert found["test_seconds"] == pytest.approx(4.0)
+    layers = benchmark.dbt_breakdown({"seconds": 60.0, **found})
+    assert layers["dbt_models_total"] == pytest.approx(43.1)
+    assert layers["dbt_overhead"] == pytest.approx(60.0 - 43.1 - 4.0)
