@@ -15,7 +15,6 @@ configuration.
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -24,6 +23,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
+
+from ml.signals import deviation_signals
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
 
@@ -50,37 +51,6 @@ def dbt_vars() -> dict:
     """The var defaults of dbt_project.yml."""
     with open(DBT_PROJECT_DIR / "dbt_project.yml") as handle:
         return yaml.safe_load(handle)["vars"]
-
-
-_SIGNAL_PATTERN = re.compile(r"\{'metric':.*?\}")
-_FIELD_PATTERN = re.compile(r"'(\w+)':\s*(?:'([^']*)'|(true|false)|([0-9.]+))")
-
-
-def deviation_signals() -> list[dict]:
-    """The signals of macros/signals.sql: metric, family, direction, log_scale, scale_floor,
-    min_change_var and the optional ceiling_var, min_count_var and light_day_quantile."""
-    text = (DBT_PROJECT_DIR / "macros" / "signals.sql").read_text()
-    signals = []
-    for match in _SIGNAL_PATTERN.finditer(text):
-        fields = {}
-        for name, string, boolean, number in _FIELD_PATTERN.findall(match.group(0)):
-            fields[name] = string if string or not (boolean or number) else (boolean == "true" if boolean else float(number))
-        signals.append(
-            {
-                "metric": fields["metric"],
-                "family": fields["family"],
-                "direction": fields["direction"],
-                "log_scale": bool(fields.get("log_scale", False)),
-                "scale_floor": float(fields["scale_floor"]),
-                "min_change_var": fields["min_change_var"],
-                "ceiling_var": fields.get("ceiling_var"),
-                "min_count_var": fields.get("min_count_var"),
-                "light_day_quantile": fields.get("light_day_quantile"),
-            }
-        )
-    if not signals:
-        raise RuntimeError("no signals found in dbt_project/macros/signals.sql (format changed?)")
-    return signals
 
 
 def _scale(signal: dict, values):
@@ -317,7 +287,7 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
 
 def run_reference(events: pd.DataFrame, users: pd.DataFrame, start: date, end: date) -> ReferenceResult:
     """The whole notebook on events of the UTC partitions [start, end). Timings per cell in ``seconds``."""
-    v, signals = dbt_vars(), deviation_signals()
+    v, signals = dbt_vars(), list(deviation_signals())
     seconds = {}
     t = time.perf_counter()
     df = window(localise(events, users), start, end)

@@ -33,6 +33,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ml.signals import signal_families
+
 #: Metrics whose user-relative deviation ``<metric>_z`` (and usual value ``usual_<metric>``) dbt provides.
 BASELINED_METRICS: tuple[str, ...] = (
     "minutes_played",
@@ -54,6 +56,9 @@ BASELINED_METRICS: tuple[str, ...] = (
 
 #: Robust deviations beyond this many scale units carry no extra information for the forest.
 Z_CLIP = 8.0
+
+#: A deviation at least this large counts as strong in the strong-deviation summary.
+STRONG_DEVIATION_Z = 3.0
 
 #: Active baseline days after which novelty counts in full (the dbt ``min_baseline_days`` default).
 MIN_BASELINE_DAYS = 7
@@ -115,9 +120,16 @@ _ABSOLUTE: tuple[Feature, ...] = (
 #: Deviation summaries: a forest splits on one random column at a time, so an extreme in one of
 #: thirty columns (a heavy listener near silent, every play skipped) is rarely isolated early.
 #: The largest deviation and the number of strong ones put "any single extreme" in one column.
+#: Strong deviations are counted per family of the rules (``ml.signals``), not per metric: a long
+#: day of the user's usual listening moves minutes, plays and active hours together, which is one
+#: departure, not three.
 _SUMMARIES: tuple[Feature, ...] = (
     Feature("largest_deviation", "minutes_played", "the day's most extreme departure from the user's pattern, whichever metric"),
-    Feature("strong_deviation_count", "minutes_played", "how many metrics depart strongly (|z| >= 3) at once"),
+    Feature(
+        "strong_deviation_families",
+        "minutes_played",
+        "how many independent families of metrics depart strongly (|z| >= 3) at once",
+    ),
 )
 
 _DEVIATIONS: tuple[Feature, ...] = tuple(
@@ -178,6 +190,17 @@ def feature_metrics() -> dict[str, str]:
 
 def _numeric(frame: pd.DataFrame, column: str) -> np.ndarray:
     return pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+
+
+def _strong_deviation_families(deviations: dict[str, np.ndarray], n_rows: int) -> np.ndarray:
+    """Per row, the number of signal families with at least one |z| >= STRONG_DEVIATION_Z."""
+    families = signal_families()
+    strong_by_family: dict[str, np.ndarray] = {}
+    for metric in BASELINED_METRICS:
+        strong = np.abs(deviations[f"{metric}_z"]) >= STRONG_DEVIATION_Z
+        family = families[metric]
+        strong_by_family[family] = strong_by_family.get(family, np.zeros(n_rows, dtype=bool)) | strong
+    return sum(strong.astype(float) for strong in strong_by_family.values())
 
 
 def build_feature_matrix(
@@ -259,7 +282,7 @@ def build_feature_matrix(
     absolute_deviations = np.abs(np.column_stack(list(deviations.values()))) if len(frame) else np.zeros((0, 1))
     summaries = {
         "largest_deviation": absolute_deviations.max(axis=1) if len(frame) else np.zeros(0),
-        "strong_deviation_count": (absolute_deviations >= 3.0).sum(axis=1).astype(float) if len(frame) else np.zeros(0),
+        "strong_deviation_families": _strong_deviation_families(deviations, len(frame)),
     }
     names = feature_names()
     columns = {**deviations, **absolute, **summaries}

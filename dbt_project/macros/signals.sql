@@ -1,6 +1,9 @@
 {#
   The deviation signals the rules read, grouped into independent families. Correlated signals
-  share a family, and a family counts once however many of its signals deviate.
+  share a family, and a family counts once however many of its signals deviate. Active hours
+  are an amount of listening (how much of the day), like minutes, so they are volume: a fan's
+  long release day moves minutes and active hours together, and that is one change, not two.
+  Timing is when the plays fall (at night, at hours the user never uses).
 
   metric          a user_day_features column with a point-in-time baseline
   family          volume | continuity | timing | content | engagement | context
@@ -30,7 +33,7 @@
         {'metric': 'minutes_played', 'family': 'volume', 'direction': 'both', 'log_scale': true, 'scale_floor': 0.25, 'min_change_var': 'min_minutes_change', 'ceiling_var': 'max_human_minutes', 'unit': 'count', 'label': '{value} min vs usual {usual}'},
         {'metric': 'play_count', 'family': 'volume', 'direction': 'both', 'log_scale': true, 'scale_floor': 0.25, 'min_change_var': 'min_play_count_change', 'light_day_quantile': 0.1, 'unit': 'count', 'label': '{value} plays vs usual {usual}'},
         {'metric': 'longest_session_minutes', 'family': 'continuity', 'direction': 'up', 'log_scale': true, 'scale_floor': 0.25, 'min_change_var': 'min_session_minutes_change', 'ceiling_var': 'max_human_session_minutes', 'unit': 'hours', 'label': 'longest continuous listening {value} h vs usual {usual} h'},
-        {'metric': 'active_hours', 'family': 'timing', 'direction': 'up', 'scale_floor': 1, 'min_change_var': 'min_active_hours_change', 'ceiling_var': 'max_human_active_hours', 'unit': 'count', 'label': 'active in {value} hours of the day vs usual {usual}'},
+        {'metric': 'active_hours', 'family': 'volume', 'direction': 'up', 'scale_floor': 1, 'min_change_var': 'min_active_hours_change', 'ceiling_var': 'max_human_active_hours', 'unit': 'count', 'label': 'active in {value} hours of the day vs usual {usual}'},
         {'metric': 'night_share', 'family': 'timing', 'direction': 'up', 'scale_floor': 0.05, 'min_change_var': 'min_share_change', 'unit': 'percent', 'label': '{value}% of plays at night vs usual {usual}%'},
         {'metric': 'unusual_hour_share', 'family': 'timing', 'direction': 'up', 'scale_floor': 0.05, 'min_change_var': 'min_share_change', 'unit': 'percent', 'label': '{value}% of plays at hours unused in the baseline window vs usual {usual}%'},
         {'metric': 'top_track_share', 'family': 'content', 'direction': 'up', 'scale_floor': 0.05, 'min_change_var': 'min_share_change', 'ceiling_var': 'max_human_top_track_share', 'unit': 'percent', 'label': 'one track is {value}% of plays vs usual {usual}%'},

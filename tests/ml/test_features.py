@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from ml.features import BASELINED_METRICS, build_feature_matrix, feature_names
+from ml.signals import signal_families
 
 
 def test_matrix_has_one_row_per_day_and_named_columns(flags):
@@ -53,6 +54,27 @@ def test_one_new_country_while_travelling_counts_less_than_a_takeover(flags):
     breadth = names.index("context_novelty_breadth")
     assert X[14, breadth] == 1.0
     assert X[15, breadth] == 3.0
+
+
+def test_every_baselined_metric_is_a_rule_signal_with_a_family():
+    assert set(BASELINED_METRICS) <= set(signal_families())
+
+
+def test_strong_deviations_count_once_per_family(flags):
+    frame = flags.copy()
+    frame.loc[:, [f"{m}_z" for m in BASELINED_METRICS]] = 0.0
+    families = signal_families()
+    volume = [m for m in BASELINED_METRICS if families[m] == "volume"]
+    assert len(volume) >= 2, "the volume family must hold several metrics for this test to mean anything"
+    binge, two_kinds = frame.index[14], frame.index[15]
+    frame.loc[binge, [f"{m}_z" for m in volume]] = 5.0
+    frame.loc[two_kinds, [f"{volume[0]}_z", "skip_rate_z"]] = 5.0
+    frame.loc[two_kinds, "play_count"] = 1_000  # shares of a day of many plays count in full
+    X, names = build_feature_matrix(frame)
+    strong = names.index("strong_deviation_families")
+    assert X[14, strong] == 1.0
+    assert X[15, strong] == 2.0
+    assert X[0, strong] == 0.0
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,57 @@
+"""The rules' deviation signals, read from the dbt project so that Python shares their definition.
+
+``dbt_project/macros/signals.sql`` is the one place a signal's metric, family and thresholds are
+defined; the forest's features (which metrics form one family) and the pandas reference in
+``benchmarks/`` read them from there instead of keeping copies.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from pathlib import Path
+
+SIGNALS_MACRO = Path(__file__).resolve().parent.parent / "dbt_project" / "macros" / "signals.sql"
+
+_SIGNAL_PATTERN = re.compile(r"\{'metric':.*?\}")
+_FIELD_PATTERN = re.compile(r"'(\w+)':\s*(?:'([^']*)'|(true|false)|([0-9.]+))")
+
+
+@cache
+def deviation_signals() -> tuple[dict, ...]:
+    """The signals of the ``deviation_signals`` macro, in order.
+
+    Each is a dict with metric, family, direction, log_scale, scale_floor, min_change_var and the
+    optional ceiling_var, min_count_var and light_day_quantile (None when absent).
+
+    Raises
+    ------
+    RuntimeError
+        When the macro file holds no signal (its format changed).
+    """
+    signals = []
+    for match in _SIGNAL_PATTERN.finditer(SIGNALS_MACRO.read_text()):
+        fields = {}
+        for name, string, boolean, number in _FIELD_PATTERN.findall(match.group(0)):
+            fields[name] = string if string or not (boolean or number) else (boolean == "true" if boolean else float(number))
+        signals.append(
+            {
+                "metric": fields["metric"],
+                "family": fields["family"],
+                "direction": fields["direction"],
+                "log_scale": bool(fields.get("log_scale", False)),
+                "scale_floor": float(fields["scale_floor"]),
+                "min_change_var": fields["min_change_var"],
+                "ceiling_var": fields.get("ceiling_var"),
+                "min_count_var": fields.get("min_count_var"),
+                "light_day_quantile": fields.get("light_day_quantile"),
+            }
+        )
+    if not signals:
+        raise RuntimeError(f"no signals found in {SIGNALS_MACRO} (format changed?)")
+    return tuple(signals)
+
+
+def signal_families() -> dict[str, str]:
+    """Map of each signal's metric to its family (volume, continuity, timing, ...)."""
+    return {signal["metric"]: signal["family"] for signal in deviation_signals()}
