@@ -111,3 +111,17 @@ def test_the_evaluation_covers_every_detector(finished_runs):
     warehouse, _, _ = finished_runs
     evaluation = _query(warehouse, "select * from analytics.detection_evaluation")
     assert len(evaluation) > 0
+
+
+def test_a_warehouse_built_by_an_older_version_gains_the_new_columns(finished_runs):
+    """An upgrade must not fail on a column the older models did not write: the incremental
+    models sync their columns. Runs last: it rebuilds the shared warehouse."""
+    warehouse, (verdicts, _), _ = finished_runs
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("alter table analytics.user_day_features drop column abroad_play_share")
+        con.execute("alter table analytics.user_day_baselines drop column light_day_play_count")
+    assert main([*RUN, "--warehouse", str(warehouse)]) == 0
+    features = _query(warehouse, "select * from analytics.user_day_features")
+    assert features["abroad_play_share"].notna().all()
+    rebuilt = _query(warehouse, "select * from analytics.user_day_verdicts order by user_id, listen_date")
+    pd.testing.assert_frame_equal(rebuilt, verdicts)
