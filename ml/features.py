@@ -27,7 +27,7 @@ first busy days do not look like a takeover.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,6 +59,12 @@ Z_CLIP = 8.0
 
 #: A deviation at least this large counts as strong in the strong-deviation summary.
 STRONG_DEVIATION_Z = 3.0
+
+#: Families that say how much a user listens (volume) and for how long at a stretch (continuity), not
+#: how. A day that departs from the user's pattern in these alone (a fan's long release day, a drop
+#: to near silence) is judged by the rules, which hold the human ceilings and the user's light days;
+#: the forest's flag is for days whose kind of listening changed (:func:`amount_only_departures`).
+AMOUNT_FAMILIES = frozenset({"volume", "continuity"})
 
 #: Active baseline days after which novelty counts in full (the dbt ``min_baseline_days`` default).
 MIN_BASELINE_DAYS = 7
@@ -192,15 +198,42 @@ def _numeric(frame: pd.DataFrame, column: str) -> np.ndarray:
     return pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
 
 
-def _strong_deviation_families(deviations: dict[str, np.ndarray], n_rows: int) -> np.ndarray:
-    """Per row, the number of signal families with at least one |z| >= STRONG_DEVIATION_Z."""
+def _strong_by_family(deviations: Mapping[str, np.ndarray], n_rows: int) -> dict[str, np.ndarray]:
+    """Per signal family, whether each row has at least one |z| >= STRONG_DEVIATION_Z in it."""
     families = signal_families()
     strong_by_family: dict[str, np.ndarray] = {}
     for metric in BASELINED_METRICS:
         strong = np.abs(deviations[f"{metric}_z"]) >= STRONG_DEVIATION_Z
         family = families[metric]
         strong_by_family[family] = strong_by_family.get(family, np.zeros(n_rows, dtype=bool)) | strong
-    return sum(strong.astype(float) for strong in strong_by_family.values())
+    return strong_by_family
+
+
+def amount_only_departures(X: np.ndarray, names: list[str]) -> np.ndarray:
+    """Rows that depart strongly from the user's own pattern in :data:`AMOUNT_FAMILIES` and nowhere else.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        A matrix from :func:`build_feature_matrix`.
+    names : list of str
+        Its column names.
+
+    Returns
+    -------
+    amount_only : ndarray of bool of shape (n_samples,)
+        True where some deviation in an amount family is strong (|z| >= STRONG_DEVIATION_Z) and
+        none outside those families is. A day without a baseline has no deviations: False.
+    """
+    deviations = {f"{m}_z": X[:, names.index(f"{m}_z")] for m in BASELINED_METRICS}
+    strong_by_family = _strong_by_family(deviations, len(X))
+    in_amount, elsewhere = np.zeros(len(X), dtype=bool), np.zeros(len(X), dtype=bool)
+    for family, strong in strong_by_family.items():
+        if family in AMOUNT_FAMILIES:
+            in_amount |= strong
+        else:
+            elsewhere |= strong
+    return in_amount & ~elsewhere
 
 
 def build_feature_matrix(
@@ -282,7 +315,9 @@ def build_feature_matrix(
     absolute_deviations = np.abs(np.column_stack(list(deviations.values()))) if len(frame) else np.zeros((0, 1))
     summaries = {
         "largest_deviation": absolute_deviations.max(axis=1) if len(frame) else np.zeros(0),
-        "strong_deviation_families": _strong_deviation_families(deviations, len(frame)),
+        "strong_deviation_families": sum(
+            strong.astype(float) for strong in _strong_by_family(deviations, len(frame)).values()
+        ),
     }
     names = feature_names()
     columns = {**deviations, **absolute, **summaries}

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from ml.features import build_feature_matrix, feature_metrics, require_columns
+from ml.features import amount_only_departures, build_feature_matrix, feature_metrics, require_columns
 from ml.model import TrainedModel
 
 SCORE_COLUMNS = ["user_id", "listen_date", "ml_score", "ml_flag", "ml_drivers", "model_version"]
@@ -113,7 +113,8 @@ def score_days(model: TrainedModel, frame: pd.DataFrame) -> pd.DataFrame:
     scores : DataFrame of shape (n_samples, 6)
         ``user_id``, ``listen_date`` (a date), ``ml_score`` (the negated
         ``IsolationForest.score_samples``: higher means more anomalous), ``ml_flag``
-        (``ml_score > model.threshold``), ``ml_drivers`` (the features that drove a flagged
+        (``ml_score > model.threshold``, unless the day departs from the user's pattern only in
+        how much they listened: :func:`ml.features.amount_only_departures`), ``ml_drivers`` (the features that drove a flagged
         score, with the day's and the usual value; '' when not flagged) and ``model_version``.
     """
     require_columns(frame, ("user_id", "listen_date"), what="user-day frame")
@@ -123,7 +124,7 @@ def score_days(model: TrainedModel, frame: pd.DataFrame) -> pd.DataFrame:
             f"model {model.version} was trained on other features than this code builds; retrain the model"
         )
     ml_score = model.ml_scores(X)
-    ml_flag = ml_score > model.threshold
+    ml_flag = (ml_score > model.threshold) & ~amount_only_departures(X, names)
     drivers = np.full(len(frame), "", dtype=object)
     if ml_flag.any():
         drivers[ml_flag] = explain(model, X[ml_flag], frame.iloc[np.flatnonzero(ml_flag)])

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ml.features import BASELINED_METRICS, build_feature_matrix, feature_names
+from ml.features import AMOUNT_FAMILIES, BASELINED_METRICS, amount_only_departures, build_feature_matrix, feature_names
 from ml.signals import signal_families
 
 
@@ -94,3 +94,26 @@ def test_missing_columns_raise_a_value_error_naming_them(flags, dropped):
 def test_an_empty_frame_gives_an_empty_matrix(flags):
     X, names = build_feature_matrix(flags.iloc[:0])
     assert X.shape == (0, len(names))
+
+
+def test_a_departure_in_amount_alone_is_told_apart_from_a_change_of_pattern(flags):
+    frame = flags.copy()
+    frame.loc[:, [f"{m}_z" for m in BASELINED_METRICS]] = 0.0
+    frame.loc[:, "play_count"] = 1_000  # shares of a day of many plays count in full
+    families = signal_families()
+    amount = [m for m in BASELINED_METRICS if families[m] in AMOUNT_FAMILIES]
+    pattern = [m for m in BASELINED_METRICS if families[m] not in AMOUNT_FAMILIES]
+    long_day, long_skipped_day, skipped_day = frame.index[14], frame.index[15], frame.index[16]
+    frame.loc[long_day, [f"{m}_z" for m in amount]] = 6.0
+    frame.loc[long_skipped_day, [f"{amount[0]}_z", f"{pattern[0]}_z"]] = 6.0
+    frame.loc[skipped_day, f"{pattern[0]}_z"] = 6.0
+    X, names = build_feature_matrix(frame)
+    amount_only = amount_only_departures(X, names)
+    assert amount_only[14]
+    assert not amount_only[15]
+    assert not amount_only[16]
+    assert not amount_only[0], "a day without strong deviations departs in nothing"
+
+
+def test_the_amount_families_are_families_of_the_rules():
+    assert AMOUNT_FAMILIES < set(signal_families().values())

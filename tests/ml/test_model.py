@@ -52,6 +52,23 @@ def test_planted_night_short_days_score_highest_and_are_flagged(planted):
     assert scores["ml_flag"][~is_planted].mean() <= 0.015
 
 
+def test_a_day_that_departs_only_in_amount_is_left_to_the_rules(planted):
+    frame, rows = planted
+    long_day = 16  # a seasoned user's day next to the first planted one
+    frame = frame.copy()
+    frame.loc[frame.index[long_day], ["minutes_played", "play_count", "active_hours", "longest_session_minutes"]] = [
+        900.0, 300.0, 16.0, 600.0,
+    ]
+    frame.loc[frame.index[long_day], ["minutes_played_z", "play_count_z", "active_hours_z", "longest_session_minutes_z"]] = 8.0
+    model = train_model(frame)
+    model.threshold = -np.inf  # every score is above it: only the amount rule can keep a day unflagged
+    scores = score_days(model, frame)
+    assert not scores["ml_flag"].iloc[long_day]
+    assert scores["ml_drivers"].iloc[long_day] == ""
+    assert scores["ml_flag"].iloc[rows].all()
+    assert scores["ml_score"].iloc[long_day] > scores["ml_score"].median()
+
+
 def test_flagged_days_name_their_drivers_with_numbers(planted):
     frame, rows = planted
     scores = score_days(train_model(frame), frame)
