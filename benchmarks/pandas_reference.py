@@ -234,6 +234,12 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
     centred = df[raw_z] - shift.reindex(df["listen_date"]).to_numpy()
     spread = (1.4826 * centred.abs().groupby(df["listen_date"]).median()).where(enough, 1.0)
     deviations = centred / spread.reindex(df["listen_date"]).clip(lower=1.0).to_numpy()
+    # The collapse reads the day's median share of the usual play count (at most 1; 1 with too few users).
+    play_share = (df["play_count"] / df["usual_play_count"].where(df["usual_play_count"] != 0)).where(
+        df["raw_z_play_count"].notna()
+    )
+    day_play_ratio = play_share.groupby(df["listen_date"]).median().where(enough["raw_z_play_count"], 1.0).fillna(1.0).clip(upper=1.0)
+    day_play_ratio = day_play_ratio.reindex(df["listen_date"]).to_numpy()
     families = {family: pd.Series(False, index=df.index) for family in FAMILIES}
     for s in signals:
         m = s["metric"]
@@ -266,8 +272,8 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
     volume_collapse = (
         has_baseline
         & (df["usual_play_count"] >= v["min_usual_plays_for_collapse"])
-        & (df["play_count"] <= v["volume_collapse_share"] * df["usual_play_count"])
-        & (df["play_count"] <= v["volume_collapse_light_day_share"] * df["light_day_play_count"])
+        & (df["play_count"] <= v["volume_collapse_share"] * df["usual_play_count"] * day_play_ratio)
+        & (df["play_count"] <= v["volume_collapse_light_day_share"] * df["light_day_play_count"] * day_play_ratio)
         & (df["abroad_play_share"] < 0.5)
     ).fillna(False)
     families["volume"] |= volume_collapse

@@ -12,7 +12,7 @@
   brings one), streams overlapping each other far more than usual (two listeners at once), one
   track looping through most of the day, and a volume collapse (a listener with a substantial
   usual volume near silent at home: far below the usual count and far below the user's own light
-  days).
+  days, both measured against the population's day).
   Grain: one row per user_id and listen_date of user_day_features.
 
   Deviations are robust z-scores, (value - usual) / max(spread, floor), minus that day's median
@@ -68,7 +68,9 @@ raw_deviations as (
 -- The population's shift that day: the median deviation over users, and the spread of
 -- deviations around it (1.4826 x MAD, a standard deviation for normal data). With too few users
 -- on a day (one person's own export, say) the median is that person's own deviation, so there
--- is no population effect: shift 0, spread 1.
+-- is no population effect: shift 0, spread 1. The collapse reads the day's median share of the
+-- usual play count instead (at most 1): on a day when everyone plays a third of their usual (an
+-- outage), a user at a tenth of theirs is at a third of the population's day, not near silent.
 population_day_effects as (
 
     select
@@ -78,8 +80,16 @@ population_day_effects as (
             when count(raw_z_{{ signal.metric }}) >= {{ var('min_users_for_day_effect') }}
                 then {{ quantile('raw_z_' ~ signal.metric, 0.5) }}
             else 0
-        end as day_effect_{{ signal.metric }}{{ ',' if not loop.last }}
+        end as day_effect_{{ signal.metric }},
         {%- endfor %}
+        case
+            when count(raw_z_play_count) >= {{ var('min_users_for_day_effect') }}
+                then least(
+                    {{ quantile('case when raw_z_play_count is not null then play_count * 1.0 / nullif(usual_play_count, 0) end', 0.5) }},
+                    1
+                )
+            else 1
+        end as day_play_count_ratio
     from raw_deviations
     group by listen_date
 
@@ -112,8 +122,9 @@ deviations as (
         raw_deviations.*,
         {%- for signal in signals %}
         (raw_deviations.raw_z_{{ signal.metric }} - population_day_effects.day_effect_{{ signal.metric }})
-            / greatest(population_day_spreads.day_spread_{{ signal.metric }}, 1) as {{ signal.metric }}_z{{ ',' if not loop.last }}
+            / greatest(population_day_spreads.day_spread_{{ signal.metric }}, 1) as {{ signal.metric }}_z,
         {%- endfor %}
+        population_day_effects.day_play_count_ratio
     from raw_deviations
     inner join population_day_effects
         on raw_deviations.listen_date = population_day_effects.listen_date
@@ -169,8 +180,8 @@ signals as (
         coalesce(
             {{ has_rule_baseline }}
                 and usual_play_count >= {{ var('min_usual_plays_for_collapse') }}
-                and play_count <= {{ var('volume_collapse_share') }} * usual_play_count
-                and play_count <= {{ var('volume_collapse_light_day_share') }} * light_day_play_count
+                and play_count <= {{ var('volume_collapse_share') }} * usual_play_count * day_play_count_ratio
+                and play_count <= {{ var('volume_collapse_light_day_share') }} * light_day_play_count * day_play_count_ratio
                 -- A day spent abroad explains a quiet day (a flight, a day split by the time shift).
                 and abroad_play_share < 0.5,
             false
