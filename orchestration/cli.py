@@ -7,6 +7,7 @@ them.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import subprocess
 import sys
@@ -218,14 +219,16 @@ def run_pipeline(path: Path, source, *, verbose: bool) -> bool:
             if stage.partitioned
             else {}
         )
-        dg.materialize(
-            all_assets,
-            selection=dg.AssetSelection.assets(*(getattr(assets, name) for name in stage.asset_names)),
-            resources=resources,
-            run_config=run_config,
-            instance=instance,
-            tags=tags,
-        )
+        # dagster-dbt copies every line of dbt's log to stdout; without --verbose the stage lines are the progress.
+        with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sys.stdout if verbose else sink):
+            dg.materialize(
+                all_assets,
+                selection=dg.AssetSelection.assets(*(getattr(assets, name) for name in stage.asset_names)),
+                resources=resources,
+                run_config=run_config,
+                instance=instance,
+                tags=tags,
+            )
         _say(f"      done in {time.perf_counter() - stage_started:.1f} s")
     return True
 

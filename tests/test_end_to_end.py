@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -29,8 +32,16 @@ VERDICT_COLUMNS = [
 RUN = ["run", "--population", "120", "--days", "35", "--seed", "11"]
 
 
+@dataclass
+class FinishedRuns:
+    warehouse: Path
+    verdicts: list[pd.DataFrame]  # after each run
+    new_target_folders: set[Path]
+    first_output: str  # what the first run printed
+
+
 @pytest.fixture(scope="module")
-def finished_runs(tmp_path_factory, dbt_manifest):
+def finished_runs(tmp_path_factory, dbt_manifest) -> FinishedRuns:
     """Run the DAG twice into one warehouse; keep the verdicts after each run.
 
     The play budget per dbt build is lowered so that the range is built in several chunks, as a
@@ -39,15 +50,17 @@ def finished_runs(tmp_path_factory, dbt_manifest):
     from orchestration import assets
 
     warehouse = tmp_path_factory.mktemp("e2e") / "warehouse.duckdb"
-    verdicts = []
+    verdicts, outputs = [], []
     target_folders_before = _dbt_run_target_folders()
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(assets, "DBT_MAX_PLAYS_PER_BUILD", 40_000)
         for _ in range(2):
-            assert main([*RUN, "--warehouse", str(warehouse)]) == 0
+            with contextlib.redirect_stdout(io.StringIO()) as output:
+                assert main([*RUN, "--warehouse", str(warehouse)]) == 0
+            outputs.append(output.getvalue())
             with duckdb.connect(str(warehouse), read_only=True) as con:
                 verdicts.append(con.execute("select * from analytics.user_day_verdicts order by user_id, listen_date").df())
-    return warehouse, verdicts, _dbt_run_target_folders() - target_folders_before
+    return FinishedRuns(warehouse, verdicts, _dbt_run_target_folders() - target_folders_before, outputs[0])
 
 
 def _dbt_run_target_folders() -> set[Path]:
@@ -60,7 +73,7 @@ def _query(warehouse, sql: str) -> pd.DataFrame:
 
 
 def test_verdicts_follow_the_contract(finished_runs):
-    _, (verdicts, _), _ = finished_runs
+    verdicts = finished_runs.verdicts[0]
     assert list(verdicts.columns) == VERDICT_COLUMNS
     assert set(verdicts["verdict"]) <= {"normal", "rule_only", "ml_only", "both"}
     expected_kind = verdicts["rule_flag"].map({True: "rule", False: ""}) + verdicts["ml_flag"].map({True: "ml", False: ""})
@@ -73,7 +86,7 @@ def test_verdicts_follow_the_contract(finished_runs):
 
 
 def test_every_active_user_day_gets_exactly_one_verdict(finished_runs):
-    warehouse, (verdicts, _), _ = finished_runs
+    warehouse, verdicts = finished_runs.warehouse, finished_runs.verdicts[0]
     features = _query(warehouse, "select user_id, listen_date from analytics.user_day_features")
     assert not verdicts.duplicated(["user_id", "listen_date"]).any()
     merged = features.merge(verdicts, on=["user_id", "listen_date"], how="outer", indicator=True)
@@ -81,7 +94,7 @@ def test_every_active_user_day_gets_exactly_one_verdict(finished_runs):
 
 
 def test_injected_marathon_days_are_flagged(finished_runs):
-    warehouse, _, _ = finished_runs
+    warehouse = finished_runs.warehouse
     marathons = _query(
         warehouse,
         """
@@ -96,19 +109,25 @@ def test_injected_marathon_days_are_flagged(finished_runs):
 
 
 def test_rerunning_gives_the_same_tables(finished_runs):
-    warehouse, (first, second), _ = finished_runs
+    warehouse, (first, second) = finished_runs.warehouse, finished_runs.verdicts
     pd.testing.assert_frame_equal(first, second)
     duplicates = _query(warehouse, "select count(*) - count(distinct event_id) as n from raw.listening_events")
     assert duplicates["n"].iloc[0] == 0
 
 
 def test_successful_dbt_builds_leave_no_target_folders_behind(finished_runs):
-    _, _, new_target_folders = finished_runs
-    assert not new_target_folders
+    assert not finished_runs.new_target_folders
+
+
+def test_a_run_shows_its_stages_not_dbts_log(finished_runs):
+    output = finished_runs.first_output
+    assert "[1/4]" in output and "flagged user-days" in output
+    assert "Running with dbt" not in output
+    assert " PASS " not in output
 
 
 def test_the_evaluation_covers_every_detector(finished_runs):
-    warehouse, _, _ = finished_runs
+    warehouse = finished_runs.warehouse
     evaluation = _query(warehouse, "select * from analytics.detection_evaluation")
     assert len(evaluation) > 0
 
@@ -116,7 +135,7 @@ def test_the_evaluation_covers_every_detector(finished_runs):
 def test_a_warehouse_built_by_an_older_version_gains_the_new_columns(finished_runs):
     """An upgrade must not fail on a column the older models did not write: the incremental
     models sync their columns. Runs last: it rebuilds the shared warehouse."""
-    warehouse, (verdicts, _), _ = finished_runs
+    warehouse, verdicts = finished_runs.warehouse, finished_runs.verdicts[0]
     with duckdb.connect(str(warehouse)) as con:
         con.execute("alter table analytics.user_day_features drop column abroad_play_share")
         con.execute("alter table analytics.user_day_baselines drop column light_day_play_count")
