@@ -406,9 +406,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as error:  # a failed Dagster run wraps the asset's error; show its cause in one line
         cause = _root_cause(error)
-        if isinstance(cause, (WarehouseError, ValueError)) and "--verbose" not in (argv or sys.argv):
-            print(f"{PROGRAM}: error: {cause} (run again with --verbose for details)", file=sys.stderr)
-            return 1
+        if "--verbose" not in (argv or sys.argv):
+            if isinstance(cause, (WarehouseError, ValueError)):
+                print(f"{PROGRAM}: error: {cause} (run again with --verbose for details)", file=sys.stderr)
+                return 1
+            from dagster_dbt.errors import DagsterDbtCliRuntimeError
+
+            if isinstance(cause, DagsterDbtCliRuntimeError):
+                # Its message holds dbt's own errors and the path of the build's dbt.log.
+                print(f"{PROGRAM}: error: {cause.description}", file=sys.stderr)
+                return 1
         raise
 
 

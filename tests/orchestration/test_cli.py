@@ -66,6 +66,26 @@ def test_bad_arguments_fail_with_one_line_and_no_traceback(capsys, arguments):
     assert len(error) == 1 and error[0].startswith("listening-anomalies: error:")
 
 
+def test_a_failed_dbt_build_is_reported_with_dbts_errors_and_no_traceback(monkeypatch, capsys):
+    from dagster_dbt.errors import DagsterDbtCliRuntimeError
+
+    from orchestration import cli
+
+    def failing_run(arguments):
+        dbt_error = DagsterDbtCliRuntimeError(
+            description="dbt build failed. Errors parsed from dbt logs: Catalog Error in user_day_baselines; see target/x/dbt.log"
+        )
+        raise RuntimeError("Error occurred while executing op listening_dbt_models") from dbt_error
+
+    monkeypatch.setitem(cli.COMMANDS, "run", failing_run)
+    code = main(["run"])
+    error = capsys.readouterr().err
+    assert code == 1
+    assert error.startswith("listening-anomalies: error: dbt build failed.")
+    assert "user_day_baselines" in error and "dbt.log" in error
+    assert "Traceback" not in error
+
+
 def test_query_output_is_capped_with_a_note(small_warehouse, capsys):
     main(["query", "select * from range(10)", "--warehouse", str(small_warehouse), "--max-rows", "3"])
     output = capsys.readouterr().out.splitlines()
