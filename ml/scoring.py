@@ -114,8 +114,9 @@ def score_days(model: TrainedModel, frame: pd.DataFrame) -> pd.DataFrame:
         ``user_id``, ``listen_date`` (a date), ``ml_score`` (the negated
         ``IsolationForest.score_samples``: higher means more anomalous), ``ml_flag``
         (``ml_score > model.threshold``, unless the day departs from the user's pattern only in
-        how much they listened: :func:`ml.features.amount_only_departures`), ``ml_drivers`` (the features that drove a flagged
-        score, with the day's and the usual value; '' when not flagged) and ``model_version``.
+        how much they listened: :func:`ml.features.amount_only_departures`), ``ml_drivers`` (the
+        features that drove a flagged score, with the day's and the usual value; '' when not
+        flagged) and ``model_version``.
     """
     require_columns(frame, ("user_id", "listen_date"), what="user-day frame")
     X, names = build_feature_matrix(frame, min_baseline_days=model.params.get("min_baseline_days", 7))

@@ -64,10 +64,10 @@ def test_dbt_model_seconds_add_up_over_every_build_of_a_range() -> None:
     log = "\n".join(
         [
             "12:00:01  5 of 9 OK created sql incremental model analytics.user_day_features ..... [\x1b[32mOK\x1b[0m in 25.06s]",
-            "12:00:02  6 of 9 PASS not_null_columns_stg_listening__events_event_id ............ [\x1b[32mPASS\x1b[0m in 2.29s]",
+            "12:00:02  6 of 9 PASS one_complete_row_per_stg_listening__events_event_id ....... [\x1b[32mPASS\x1b[0m in 2.29s]",
             "12:00:03  7 of 9 OK created sql incremental model analytics.user_day_baselines .... [\x1b[32mOK\x1b[0m in 3.00s]",
             "12:01:00  5 of 9 OK created sql incremental model analytics.user_day_features ..... [\x1b[32mOK\x1b[0m in 15.04s]",
-            "12:01:01  6 of 9 PASS not_null_columns_stg_listening__events_event_id ............ [\x1b[32mPASS\x1b[0m in 1.71s]",
+            "12:01:01  6 of 9 PASS one_complete_row_per_stg_listening__events_event_id ....... [\x1b[32mPASS\x1b[0m in 1.71s]",
             "12:01:02  1 of 9 START sql incremental model analytics.user_day_rule_flags ......... [RUN]",
         ]
     )
