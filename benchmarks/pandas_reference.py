@@ -252,14 +252,15 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
             deviates = (z <= -threshold) & (change <= -min_change)
         else:
             deviates = (z.abs() >= threshold) & (change.abs() >= min_change)
-        if s["ceiling_var"]:  # beyond a human limit whatever the baseline
+        deviates = deviates.fillna(False) & has_baseline
+        if s["ceiling_var"]:  # beyond a human limit whatever the baseline, new account or not
             deviates |= df[m] >= v[s["ceiling_var"]]
         if s["min_count_var"]:  # a share near zero for everyone: count the plays with the property
             deviates &= df[m] * df["play_count"] >= v[s["min_count_var"]]
         elif s["family"] != "volume":  # shares of a handful of plays say nothing about a pattern
             deviates &= df["play_count"] >= v["min_plays_for_pattern_signals"]
         df[f"{m}_z"] = z
-        df[f"is_{m}_deviation"] = deviates.fillna(False) & has_baseline
+        df[f"is_{m}_deviation"] = deviates.fillna(False)
         families[s["family"]] |= df[f"is_{m}_deviation"]
     new_context = has_baseline & (
         (df["new_country_count"] >= v["min_new_countries"])

@@ -88,5 +88,16 @@
             {%- do pieces.append("'" ~ part.replace("'", "''") ~ "'") -%}
         {%- endif -%}
     {%- endfor -%}
+    {%- if signal.ceiling_var %}
+    {#- A new account has no usual value to print: say which ceiling the day is over instead. #}
+    {%- set value_text, usual_text = signal.label.split(' vs usual ') %}
+    {%- set value_sql = "' || " ~ format_for_reason(signal.metric, signal.unit) ~ " || '" %}
+    {%- set ceiling_sql = "' || " ~ format_for_reason(var(signal.ceiling_var) | string, signal.unit) ~ " || '" %}
+    coalesce(
+        {{ pieces | join(' || ') }},
+        '{{ value_text.replace('{value}', value_sql) }} (no baseline yet; the human ceiling is {{ usual_text.replace('{usual}', ceiling_sql) }})'
+    )
+    {%- else %}
     {{ pieces | join(' || ') }}
+    {%- endif %}
 {%- endmacro %}

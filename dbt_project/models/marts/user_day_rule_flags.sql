@@ -142,14 +142,18 @@ signals as (
         {%- set min_change = var(signal.min_change_var) %}
         coalesce(
             (
-                {%- if signal.direction == 'up' %}
-                {{ signal.metric }}_z >= {{ z_threshold }} and {{ change }} >= {{ min_change }}
-                {%- elif signal.direction == 'down' %}
-                {{ signal.metric }}_z <= -{{ z_threshold }} and {{ change }} <= -{{ min_change }}
-                {%- else %}
-                abs({{ signal.metric }}_z) >= {{ z_threshold }} and abs({{ change }}) >= {{ min_change }}
-                {%- endif %}
+                (
+                    {%- if signal.direction == 'up' %}
+                    {{ signal.metric }}_z >= {{ z_threshold }} and {{ change }} >= {{ min_change }}
+                    {%- elif signal.direction == 'down' %}
+                    {{ signal.metric }}_z <= -{{ z_threshold }} and {{ change }} <= -{{ min_change }}
+                    {%- else %}
+                    abs({{ signal.metric }}_z) >= {{ z_threshold }} and abs({{ change }}) >= {{ min_change }}
+                    {%- endif %}
+                    and {{ has_rule_baseline }}
+                )
                 {%- if signal.ceiling_var %}
+                -- No person listens like that, new account or not: a ceiling needs no baseline.
                 or {{ signal.metric }} >= {{ var(signal.ceiling_var) }}
                 {%- endif %}
             )
@@ -157,8 +161,7 @@ signals as (
             and {{ signal.metric }} * play_count >= {{ var(signal.min_count_var) }}
             {%- elif signal.family != 'volume' %}
             and play_count >= {{ var('min_plays_for_pattern_signals') }}
-            {%- endif %}
-            and {{ has_rule_baseline }},
+            {%- endif %},
             false
         ) as is_{{ signal.metric }}_deviation,
         {%- endfor %}
