@@ -262,14 +262,14 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
         df[f"{m}_z"] = z
         df[f"is_{m}_deviation"] = deviates.fillna(False)
         families[s["family"]] |= df[f"is_{m}_deviation"]
-    new_context = has_baseline & (
-        (df["new_country_count"] >= v["min_new_countries"])
-        | ((df["new_country_count"] >= 1) & (df["new_platform_count"] >= 1))
+    # "Never seen before" needs some history (a day), not a baseline.
+    country_hopping = (df["baseline_days"] >= 1) & (df["new_country_count"] >= v["min_new_countries"])
+    new_context = country_hopping | (
+        has_baseline & (df["new_country_count"] >= 1) & (df["new_platform_count"] >= 1)
     )
     families["context"] |= new_context
     # Decisive on their own: several new countries in one day, overlapping streams, one track
     # looping through the day, or a substantial volume collapsing.
-    country_hopping = has_baseline & (df["new_country_count"] >= v["min_new_countries"])
     volume_collapse = (
         has_baseline
         & (df["usual_play_count"] >= v["min_usual_plays_for_collapse"])
@@ -281,9 +281,8 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
     for family in FAMILIES:
         df[f"is_{family}_signal"] = families[family]
     df["rule_signal_count"] = sum(families[f].astype(int) for f in FAMILIES)
-    track_loop = (
-        has_baseline
-        & (df["play_count"] >= v["min_plays_for_pattern_signals"])
+    track_loop = (  # a human ceiling: no baseline needed
+        (df["play_count"] >= v["min_plays_for_pattern_signals"])
         & (df["top_track_share"] >= v["max_human_top_track_share"])
     )
     decisive = country_hopping | df["is_overlapping_play_share_deviation"] | track_loop | volume_collapse

@@ -19,12 +19,19 @@
   z-score over all users with a baseline and divided by the day's spread of z-scores when it is
   wider than usual: when everyone changes together (a holiday, a big release) that is the
   population's day, not an individual anomaly.
+
+  A new account (fewer than min_baseline_days baseline days) has no usual to deviate from, so
+  the rules abstain, except where no baseline is needed: the human ceilings (hours of listening,
+  hours without a break, active hours, one track looping) and, from its second day, several
+  countries never seen before in one day.
 #}
 
 {%- set signals = deviation_signals() %}
 {%- set families = signal_families() %}
 {%- set z_threshold = var('deviation_z_threshold') %}
 {%- set has_rule_baseline = 'baseline_days >= ' ~ var('min_baseline_days') %}
+{#- "Never seen before" needs some history, not a baseline: on an account's first day every country is new. #}
+{%- set country_hopping = '(baseline_days >= 1 and new_country_count >= ' ~ var('min_new_countries') ~ ')' %}
 
 with
 
@@ -165,18 +172,15 @@ signals as (
             false
         ) as is_{{ signal.metric }}_deviation,
         {%- endfor %}
-        {{ has_rule_baseline }}
-            and (
-                new_country_count >= {{ var('min_new_countries') }}
-                or (new_country_count >= 1 and new_platform_count >= 1)
-            ) as is_new_context_deviation,
         coalesce(
-            {{ has_rule_baseline }} and new_country_count >= {{ var('min_new_countries') }},
+            {{ country_hopping }}
+                or ({{ has_rule_baseline }} and new_country_count >= 1 and new_platform_count >= 1),
             false
-        ) as is_country_hopping,
+        ) as is_new_context_deviation,
+        coalesce({{ country_hopping }}, false) as is_country_hopping,
+        -- A human ceiling, like the ones above: it needs no baseline.
         coalesce(
-            {{ has_rule_baseline }}
-                and play_count >= {{ var('min_plays_for_pattern_signals') }}
+            play_count >= {{ var('min_plays_for_pattern_signals') }}
                 and top_track_share >= {{ var('max_human_top_track_share') }},
             false
         ) as is_track_loop,
