@@ -165,7 +165,8 @@ signals as (
                 {%- endif %}
             )
             {%- if signal.min_count_var %}
-            and {{ signal.metric }} * play_count >= {{ var(signal.min_count_var) }}
+            -- Rounded: a share times its plays is a whole number up to float error (2 / 49 x 49 < 2).
+            and round({{ signal.metric }} * play_count, 6) >= {{ var(signal.min_count_var) }}
             {%- elif signal.family != 'volume' %}
             and play_count >= {{ var('min_plays_for_pattern_signals') }}
             {%- endif %},
