@@ -260,7 +260,7 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
         elif s["family"] != "volume":  # shares of a handful of plays say nothing about a pattern
             deviates &= df["play_count"] >= v["min_plays_for_pattern_signals"]
         df[f"{m}_z"] = z
-        df[f"is_{m}_deviation"] = deviates.fillna(False)
+        df[f"is_{m}_deviation"] = deviates
         families[s["family"]] |= df[f"is_{m}_deviation"]
     # "Never seen before" needs some history (a day), not a baseline.
     country_hopping = (df["baseline_days"] >= 1) & (df["new_country_count"] >= v["min_new_countries"])
