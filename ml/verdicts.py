@@ -63,7 +63,8 @@ def _reason(
         model = f"Isolation Forest (score {ml_score:.2f})"
         parts.append(f"{model}: {drivers}" if drivers else model)
         if verdict == "ml_only" and cold:
-            parts.append(f"rules abstain with {baseline_days} baseline days")
+            # The rules still judge the human ceilings; deviations wait for a baseline.
+            parts.append(f"too few baseline days ({baseline_days}) for the rules' deviations")
     return ". ".join(parts) + "."
 
 

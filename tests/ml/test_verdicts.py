@@ -64,7 +64,7 @@ def test_an_unscored_day_keeps_its_rule_verdict_without_a_score(flags, scores):
     [
         pytest.param("rules", r"^Rules \(volume, continuity\): 412 min vs usual 65", id="rule reasons come with numbers"),
         pytest.param("model", r"Isolation Forest \(score 0\.71\): short plays at night: 85%", id="model drivers come with numbers"),
-        pytest.param("model", r"rules abstain", id="a cold-start day says the rules abstained"),
+        pytest.param("model", r"too few baseline days \(2\) for the rules' deviations", id="a cold-start day says why the rules did not judge it"),
         pytest.param("both", r"^Rules .*78% plays under 40 s.*\. Isolation Forest .*33 s vs usual 190 s\.$", id="rules first then the model"),
         pytest.param("normal", r"^within usual pattern$", id="a normal day reads as usual"),
     ],
