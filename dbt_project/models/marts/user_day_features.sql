@@ -18,7 +18,7 @@ window_events as (
 
     {{ recomputed_plays([
         'user_id', 'listen_date', 'timezone', 'local_hour', 'ms_played', 'play_seconds', 'is_skipped',
-        'track_id', 'artist_id', 'country', 'platform', 'played_at_abroad',
+        'country', 'platform', 'played_at_abroad',
     ]) }}
 
 ),
@@ -45,26 +45,6 @@ first_seen as (
 
     select * from {{ ref('int_user_entities_first_seen') }}
     where {{ in_listen_window('first_listen_date') }}
-
-),
-
-events_with_novelty as (
-
-    select
-        window_events.*,
-        case when new_tracks.entity_id is not null then 1 else 0 end as is_new_track,
-        case when new_artists.entity_id is not null then 1 else 0 end as is_new_artist
-    from window_events
-    left join first_seen as new_tracks
-        on window_events.user_id = new_tracks.user_id
-        and new_tracks.entity_type = 'track'
-        and window_events.track_id = new_tracks.entity_id
-        and window_events.listen_date = new_tracks.first_listen_date
-    left join first_seen as new_artists
-        on window_events.user_id = new_artists.user_id
-        and new_artists.entity_type = 'artist'
-        and window_events.artist_id = new_artists.entity_id
-        and window_events.listen_date = new_artists.first_listen_date
 
 ),
 
@@ -189,20 +169,41 @@ artist_plays as (
 ),
 
 -- Distinct counts come from these per-entity groups (one grouping each) instead of several
--- count(distinct ...) over all plays, which cost a hash table per column.
+-- count(distinct ...) over all plays, which cost a hash table per column; so do the plays of
+-- tracks and artists first played that day, matched once per entity and day instead of per play.
 top_track as (
 
-    select user_id, listen_date, max(play_count) as top_track_plays, count(*) as distinct_tracks
+    select
+        track_plays.user_id,
+        track_plays.listen_date,
+        max(track_plays.play_count) as top_track_plays,
+        count(*) as distinct_tracks,
+        sum(case when first_seen.entity_id is not null then track_plays.play_count else 0 end) as new_track_plays
     from track_plays
-    group by user_id, listen_date
+    left join first_seen
+        on track_plays.user_id = first_seen.user_id
+        and first_seen.entity_type = 'track'
+        and track_plays.track_id = first_seen.entity_id
+        and track_plays.listen_date = first_seen.first_listen_date
+    group by track_plays.user_id, track_plays.listen_date
 
 ),
 
 top_artist as (
 
-    select user_id, listen_date, max(play_count) as top_artist_plays, count(*) as distinct_artists
+    select
+        artist_plays.user_id,
+        artist_plays.listen_date,
+        max(artist_plays.play_count) as top_artist_plays,
+        count(*) as distinct_artists,
+        sum(case when first_seen.entity_id is not null then artist_plays.play_count else 0 end) as new_artist_plays
     from artist_plays
-    group by user_id, listen_date
+    left join first_seen
+        on artist_plays.user_id = first_seen.user_id
+        and first_seen.entity_type = 'artist'
+        and artist_plays.artist_id = first_seen.entity_id
+        and artist_plays.listen_date = first_seen.first_listen_date
+    group by artist_plays.user_id, artist_plays.listen_date
 
 ),
 
@@ -294,13 +295,11 @@ daily as (
                 else 0.0
             end
         ) as night_share,
-        avg(is_new_track * 1.0) as new_track_share,
-        avg(is_new_artist * 1.0) as new_artist_share,
         count(distinct country) as country_count,
         count(distinct platform) as platform_count,
         avg(case when played_at_abroad is not null then 1.0 else 0.0 end) as abroad_play_share,
         count(distinct cast(floor(play_seconds) as bigint)) as distinct_play_lengths
-    from events_with_novelty
+    from window_events
     group by user_id, listen_date
 
 ),
@@ -323,8 +322,8 @@ final as (
         rhythm.longest_session_minutes,
         top_track.top_track_plays * 1.0 / daily.play_count as top_track_share,
         top_artist.top_artist_plays * 1.0 / daily.play_count as top_artist_share,
-        daily.new_track_share,
-        daily.new_artist_share,
+        top_track.new_track_plays * 1.0 / daily.play_count as new_track_share,
+        top_artist.new_artist_plays * 1.0 / daily.play_count as new_artist_share,
         coalesce(new_context.new_country_count, 0) as new_country_count,
         coalesce(new_context.new_platform_count, 0) as new_platform_count,
         daily.country_count,
