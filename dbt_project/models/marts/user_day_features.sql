@@ -152,60 +152,36 @@ rhythm as (
 
 ),
 
-track_plays as (
-
-    select user_id, listen_date, track_id, count(*) as play_count
-    from track_events
-    group by user_id, listen_date, track_id
-
-),
-
-artist_plays as (
-
-    select user_id, listen_date, artist_id, count(*) as play_count
-    from artist_events
-    group by user_id, listen_date, artist_id
-
-),
-
--- Distinct counts come from these per-entity groups (one grouping each) instead of several
+-- Distinct counts come from per-entity groups (one grouping each) instead of several
 -- count(distinct ...) over all plays, which cost a hash table per column; so do the plays of
 -- tracks and artists first played that day, matched once per entity and day instead of per play.
-top_track as (
+{%- for entity in ['track', 'artist'] %}
+{{ entity }}_plays as (
 
-    select
-        track_plays.user_id,
-        track_plays.listen_date,
-        max(track_plays.play_count) as top_track_plays,
-        count(*) as distinct_tracks,
-        sum(case when first_seen.entity_id is not null then track_plays.play_count else 0 end) as new_track_plays
-    from track_plays
-    left join first_seen
-        on track_plays.user_id = first_seen.user_id
-        and first_seen.entity_type = 'track'
-        and track_plays.track_id = first_seen.entity_id
-        and track_plays.listen_date = first_seen.first_listen_date
-    group by track_plays.user_id, track_plays.listen_date
+    select user_id, listen_date, {{ entity }}_id, count(*) as play_count
+    from {{ entity }}_events
+    group by user_id, listen_date, {{ entity }}_id
 
 ),
 
-top_artist as (
+top_{{ entity }} as (
 
     select
-        artist_plays.user_id,
-        artist_plays.listen_date,
-        max(artist_plays.play_count) as top_artist_plays,
-        count(*) as distinct_artists,
-        sum(case when first_seen.entity_id is not null then artist_plays.play_count else 0 end) as new_artist_plays
-    from artist_plays
+        {{ entity }}_plays.user_id,
+        {{ entity }}_plays.listen_date,
+        max({{ entity }}_plays.play_count) as top_{{ entity }}_plays,
+        count(*) as distinct_{{ entity }}s,
+        sum(case when first_seen.entity_id is not null then {{ entity }}_plays.play_count else 0 end) as new_{{ entity }}_plays
+    from {{ entity }}_plays
     left join first_seen
-        on artist_plays.user_id = first_seen.user_id
-        and first_seen.entity_type = 'artist'
-        and artist_plays.artist_id = first_seen.entity_id
-        and artist_plays.listen_date = first_seen.first_listen_date
-    group by artist_plays.user_id, artist_plays.listen_date
+        on {{ entity }}_plays.user_id = first_seen.user_id
+        and first_seen.entity_type = '{{ entity }}'
+        and {{ entity }}_plays.{{ entity }}_id = first_seen.entity_id
+        and {{ entity }}_plays.listen_date = first_seen.first_listen_date
+    group by {{ entity }}_plays.user_id, {{ entity }}_plays.listen_date
 
 ),
+{%- endfor %}
 
 -- The day's plays per local hour: int_user_day_hours holds them for the recomputed days already.
 day_hours as (
