@@ -36,7 +36,6 @@ def test_every_dbt_unit_test_passes(warehouse_file, dbt_manifest):
     assert summary and int(summary.group(1)) > 0 and summary.group(2) == "0", tested.stdout
 
 
-
 def test_the_staging_grain_test_fails_on_a_repeated_play(warehouse_file, dbt_manifest):
     """Every end-to-end run shows it passing on clean plays; this shows it can fail."""
     with connect(warehouse_file) as con:
