@@ -163,6 +163,9 @@ def user_day_features(df: pd.DataFrame, v: dict) -> pd.DataFrame:
         gap_mean=("gap", "mean"),
         distinct_lengths=("play_second_bucket", "nunique"),
         overlapping_play_share=("overlapping", "mean"),
+        session_count=("session_start", "sum"),
+        first_play_started_epoch_seconds=("started", "min"),
+        last_play_ended_epoch_seconds=("ended", "max"),
     )
     daily["minutes_played"] = daily.pop("ms_played") / 60000.0
     daily["inter_play_gap_cv"] = (daily.pop("gap_std") / daily.pop("gap_mean").replace(0, np.nan)).round(6)
@@ -207,6 +210,16 @@ def user_day_baselines(features: pd.DataFrame, signals: list[dict], v: dict) -> 
     q75 = roll[scaled].quantile(0.75)
     q25 = roll[scaled].quantile(0.25)
     baselines = pd.DataFrame({"baseline_days": count.fillna(0).astype("int64")})
+    # The day's only session began the day before (within a session gap of the previous day's last play).
+    days = f.reset_index()
+    previous = days.groupby("user_id")[["listen_date", "last_play_ended_epoch_seconds"]].shift()
+    continues = (
+        (days["session_count"] == 1)
+        & (previous["listen_date"] == days["listen_date"] - pd.Timedelta(days=1))
+        & (days["first_play_started_epoch_seconds"] - previous["last_play_ended_epoch_seconds"] <= v["session_gap_minutes"] * 60)
+    )
+    continues.index = pd.MultiIndex.from_frame(days[["user_id", "listen_date"]])
+    baselines["continues_previous_day_session"] = continues.reindex(baselines.index)
     for m in metrics:
         baselines[f"usual_{m}"] = median[m]
         baselines[f"spread_{m}"] = (q75[f"scaled_{m}"] - q25[f"scaled_{m}"]) / 1.349
@@ -276,6 +289,7 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
         & (df["play_count"] <= v["volume_collapse_share"] * df["usual_play_count"] * day_play_ratio)
         & (df["play_count"] <= v["volume_collapse_light_day_share"] * df["light_day_play_count"] * day_play_ratio)
         & (df["abroad_play_share"] < 0.5)
+        & ~df["continues_previous_day_session"]
     ).fillna(False)
     families["volume"] |= volume_collapse
     for family in FAMILIES:

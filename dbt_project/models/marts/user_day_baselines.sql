@@ -62,6 +62,9 @@ calendar_history as (
         calendar.user_id,
         calendar.day_number,
         history.listen_date,
+        history.session_count,
+        history.first_play_started_epoch_seconds,
+        history.last_play_ended_epoch_seconds,
         {%- for signal in signals %}
         history.{{ signal.metric }}{{ ',' if not loop.last }}
         {%- endfor %}
@@ -81,6 +84,15 @@ windowed as (
         user_id,
         listen_date,
         count(listen_date) {{ history_frame }} as baseline_days,
+        -- The day's only session began the day before: its first play starts within a session gap
+        -- of the previous day's last play (a calendar row, so an inactive day in between is null).
+        coalesce(
+            session_count = 1
+                and first_play_started_epoch_seconds
+                    - lag(last_play_ended_epoch_seconds) over (partition by user_id order by day_number)
+                    <= {{ var('session_gap_minutes') }} * 60,
+            false
+        ) as continues_previous_day_session,
         {%- for signal in signals %}
         {%- if signal.log_scale %}
         {{ window_quantiles(signal.metric, level_fractions(signal)) }} {{ history_frame }} as levels_{{ signal.metric }},
@@ -101,6 +113,7 @@ baselines as (
         user_id,
         listen_date,
         baseline_days,
+        continues_previous_day_session,
         {%- for signal in signals %}
         {%- if signal.log_scale %}
         {{ array_item('levels_' ~ signal.metric, level_fractions(signal) | length) }} as usual_{{ signal.metric }},

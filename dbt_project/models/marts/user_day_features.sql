@@ -114,6 +114,8 @@ day_rhythm as (
         -- would differ between re-runs (and so would a model trained on them).
         round(stddev_samp(seconds_since_previous_start) / nullif(avg(seconds_since_previous_start), 0), 6) as inter_play_gap_cv,
         avg(is_overlapping * 1.0) as overlapping_play_share,
+        sum(is_session_start) as session_count,
+        min(started_epoch_seconds) as first_started_epoch_seconds,
         max(ended_epoch_seconds) as last_ended_epoch_seconds
     from flagged
     group by user_id, listen_date
@@ -144,6 +146,9 @@ rhythm as (
         day_rhythm.listen_date,
         day_rhythm.inter_play_gap_cv,
         day_rhythm.overlapping_play_share,
+        day_rhythm.session_count,
+        day_rhythm.first_started_epoch_seconds,
+        day_rhythm.last_ended_epoch_seconds,
         longest_sessions.longest_session_minutes
     from day_rhythm
     inner join longest_sessions
@@ -310,7 +315,10 @@ final as (
         -- cutting every play to a few lengths has fewer lengths than tracks.
         least(daily.distinct_play_lengths * 1.0 / top_track.distinct_tracks, 1.0) as distinct_play_length_share,
         rhythm.overlapping_play_share,
-        unusual_hours.unusual_hour_share
+        unusual_hours.unusual_hour_share,
+        rhythm.session_count,
+        rhythm.first_started_epoch_seconds as first_play_started_epoch_seconds,
+        rhythm.last_ended_epoch_seconds as last_play_ended_epoch_seconds
     from daily
     inner join rhythm
         on daily.user_id = rhythm.user_id

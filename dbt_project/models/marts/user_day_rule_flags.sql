@@ -55,6 +55,7 @@ raw_deviations as (
         features.*,
         baselines.baseline_days,
         baselines.light_day_play_count,
+        baselines.continues_previous_day_session,
         {%- for signal in signals %}
         baselines.usual_{{ signal.metric }},
         case
@@ -191,7 +192,9 @@ signals as (
                 and play_count <= {{ var('volume_collapse_share') }} * usual_play_count * day_play_count_ratio
                 and play_count <= {{ var('volume_collapse_light_day_share') }} * light_day_play_count * day_play_count_ratio
                 -- A day spent abroad explains a quiet day (a flight, a day split by the time shift).
-                and abroad_play_share < 0.5,
+                and abroad_play_share < 0.5
+                -- So does a day whose only plays are the tail of the previous night's session.
+                and continues_previous_day_session is not true,
             false
         ) as is_volume_collapse
     from deviations
