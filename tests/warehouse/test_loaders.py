@@ -15,6 +15,7 @@ import pytest
 
 from warehouse.connection import WarehouseError, connect
 from warehouse.loaders import LoadError, LoadOptions, load_files
+from warehouse.loaders.staging import spotify_device
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "loaders"
 USERS = FIXTURES / "users" / "users.csv"
@@ -234,6 +235,40 @@ def test_the_daylight_saving_night_keeps_every_play(con):
         datetime(2024, 3, 31, 1, 30),  # no zone: read as UTC
         datetime(2024, 3, 31, 2, 0),  # epoch milliseconds
     ]
+
+
+@pytest.mark.parametrize(
+    "platform, device",
+    [
+        ("Android OS 13 API 33 (Google, Pixel 7)", "android"),
+        ("Android OS 14 API 34 (samsung, SM-S911B)", "android"),
+        ("iOS 17.1.2 (iPhone15,2)", "ios"),
+        ("iOS 12.1 (iPad7,5)", "ios"),
+        ("Windows 10 (10.0.19045; x64; AppX)", "windows"),
+        ("OS X 10.15.7 [x86 8]", "macos"),
+        ("web_player windows 10;chrome 120.0.0.0;desktop", "web"),
+        ("WebPlayer (websocket RFC6455)", "web"),
+        ("Partner sonos_one Sonos;One;;", "partner sonos_one"),
+        ("android", "android"),
+        ("not_applicable", "not_applicable"),
+        ("  ", None),
+        (None, None),
+    ],
+)
+def test_a_spotify_platform_is_reduced_to_the_kind_of_device(platform, device):
+    assert spotify_device(platform) == device
+
+
+def test_a_system_update_is_not_a_new_device(con, tmp_path):
+    plays = [
+        {"ts": f"2024-03-{day:02d}T18:00:00Z", "ms_played": 200_000, "platform": platform, "conn_country": "DE",
+         "master_metadata_track_name": "Hoppípolla", "master_metadata_album_artist_name": "Sigur Rós"}
+        for day, platform in [(1, "Android OS 13 API 33 (Google, Pixel 7)"), (2, "Android OS 14 API 34 (Google, Pixel 7)")]
+    ]
+    export = tmp_path / "Streaming_History_Audio_2024.json"
+    export.write_text(json.dumps(plays))
+    load_files(con, export, options=LoadOptions(user_id="alice"))
+    assert con.execute("select distinct platform from raw.listening_events").fetchall() == [("android",)]
 
 
 def test_unicode_names_give_stable_distinct_ids(con, tmp_path):

@@ -239,6 +239,40 @@ def _name(value) -> str | None:
     return unicodedata.normalize("NFC", value) if value else None
 
 
+# Markers of the kind of device in Spotify's platform text, most specific first: a web player's
+# text names the desktop system it runs on ("web_player windows 10;chrome 120.0;desktop").
+_DEVICE_KINDS = (
+    ("web_player", "web"),
+    ("webplayer", "web"),
+    ("android", "android"),
+    ("iphone", "ios"),
+    ("ipad", "ios"),
+    ("ios", "ios"),
+    ("windows", "windows"),
+    ("os x", "macos"),
+    ("osx", "macos"),
+    ("macos", "macos"),
+    ("linux", "linux"),
+)
+
+
+def spotify_device(platform: str | None) -> str | None:
+    """The kind of device in Spotify's ``platform`` text.
+
+    Older extended histories write the system version and the model into it ("Android OS 14 API 34
+    (Google, Pixel 8)", "iOS 17.1.2 (iPhone15,2)"), so every system update would look like a new
+    device; newer ones write the kind alone ("android"). Partner devices keep their partner name
+    ("Partner sonos_..." becomes "partner sonos_..."); anything else its first word.
+    """
+    if platform is None or not platform.strip():
+        return None
+    text = platform.strip().lower()
+    for marker, kind in _DEVICE_KINDS:
+        if marker in text:
+            return kind
+    return " ".join(text.split()[:2]) if text.startswith("partner") else text.split()[0]
+
+
 def spotify_table(file: InputFile) -> pa.Table:
     """Stage one Spotify JSON file (account data or extended history) as Arrow columns."""
     records = file.records or []
@@ -260,7 +294,7 @@ def spotify_table(file: InputFile) -> pa.Table:
             track[i] = _name(record.get("master_metadata_track_name"))
             artist[i] = _name(record.get("master_metadata_album_artist_name"))
             skipped[i] = _as_text(record.get("skipped"))
-            platform[i] = _as_text(record.get("platform"))
+            platform[i] = spotify_device(_as_text(record.get("platform")))
             country[i] = _as_text(record.get("conn_country"))
             if record.get("episode_name") or record.get("episode_show_name") or record.get("spotify_episode_uri"):
                 pre[i] = NOT_MUSIC_PODCAST
