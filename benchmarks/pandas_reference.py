@@ -134,6 +134,12 @@ def user_day_features(df: pd.DataFrame, v: dict) -> pd.DataFrame:
     df["prev_end"] = df.groupby(keys, sort=False)["latest_end"].shift()
     df["session_start"] = df["prev_end"].isna() | (df["started"] - df["prev_end"] > v["session_gap_minutes"] * 60)
     df["overlapping"] = df["prev_end"] > df["started"] + v["overlap_tolerance_seconds"]
+    # on a schedule: the same interval as the one before although the two plays before differ in length
+    df["length"] = df["ended"] - df["started"]
+    g = df.groupby(keys, sort=False)
+    previous_interval = g["gap"].shift()
+    previous_length_change = g["length"].shift() - g["length"].shift(2)
+    df["metronomic"] = (df["gap"] > 1) & ((df["gap"] - previous_interval).abs() <= 1) & (previous_length_change.abs() > 1)
     df["session"] = df.groupby(keys, sort=False)["session_start"].cumsum()
     sessions = df.groupby(keys + ["session"]).agg(first=("started", "min"), last=("ended", "max"))
     sessions["minutes"] = (sessions["last"] - sessions["first"]) / 60.0
@@ -163,6 +169,7 @@ def user_day_features(df: pd.DataFrame, v: dict) -> pd.DataFrame:
         gap_mean=("gap", "mean"),
         distinct_lengths=("play_second_bucket", "nunique"),
         overlapping_play_share=("overlapping", "mean"),
+        metronomic_play_count=("metronomic", "sum"),
         session_count=("session_start", "sum"),
         first_play_started_epoch_seconds=("started", "min"),
         last_play_ended_epoch_seconds=("ended", "max"),
@@ -282,7 +289,7 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
     )
     families["context"] |= new_context
     # Decisive on their own: several new countries in one day, overlapping streams, one track
-    # looping through the day, or a substantial volume collapsing.
+    # looping through the day, plays on a fixed schedule, or a substantial volume collapsing.
     volume_collapse = (
         has_baseline
         & (df["usual_play_count"] >= v["min_usual_plays_for_collapse"])
@@ -292,6 +299,8 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
         & ~df["continues_previous_day_session"]
     ).fillna(False)
     families["volume"] |= volume_collapse
+    machine_timed = df["metronomic_play_count"] >= v["min_metronomic_plays"]  # a machine's schedule: no baseline needed
+    families["engagement"] |= machine_timed
     for family in FAMILIES:
         df[f"is_{family}_signal"] = families[family]
     df["rule_signal_count"] = sum(families[f].astype(int) for f in FAMILIES)
@@ -299,7 +308,7 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
         (df["play_count"] >= v["min_plays_for_pattern_signals"])
         & (df["top_track_share"] >= v["max_human_top_track_share"])
     )
-    decisive = country_hopping | df["is_overlapping_play_share_deviation"] | track_loop | volume_collapse
+    decisive = country_hopping | df["is_overlapping_play_share_deviation"] | track_loop | machine_timed | volume_collapse
     df["rule_flag"] = (df["rule_signal_count"] >= v["min_deviating_families"]) | decisive
     df["is_cold_start"] = ~has_baseline
     return df

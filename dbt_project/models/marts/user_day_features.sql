@@ -57,14 +57,15 @@ sequenced as (
 
     select
         *,
-        started_epoch_seconds - lag(started_epoch_seconds) over (
-            partition by user_id, listen_date order by started_epoch_seconds, ended_epoch_seconds desc
-        ) as seconds_since_previous_start,
-        max(ended_epoch_seconds) over (
-            partition by user_id, listen_date order by started_epoch_seconds, ended_epoch_seconds desc
-            rows between unbounded preceding and 1 preceding
-        ) as previous_plays_end_epoch_seconds
+        started_epoch_seconds - lag(started_epoch_seconds) over in_order as seconds_since_previous_start,
+        lag(started_epoch_seconds) over in_order - lag(started_epoch_seconds, 2) over in_order
+            as previous_interval_seconds,
+        lag(ended_epoch_seconds - started_epoch_seconds) over in_order
+            - lag(ended_epoch_seconds - started_epoch_seconds, 2) over in_order as previous_length_change_seconds,
+        max(ended_epoch_seconds) over (in_order rows between unbounded preceding and 1 preceding)
+            as previous_plays_end_epoch_seconds
     from play_times
+    window in_order as (partition by user_id, listen_date order by started_epoch_seconds, ended_epoch_seconds desc)
 
 ),
 
@@ -82,7 +83,16 @@ flagged as (
         case
             when previous_plays_end_epoch_seconds > started_epoch_seconds + {{ var('overlap_tolerance_seconds') }} then 1
             else 0
-        end as is_overlapping
+        end as is_overlapping,
+        -- On a schedule: this play starts the same interval (within a second) after the previous
+        -- one as that one did after its predecessor, although those two plays differed in length.
+        -- Back to back, a listener's intervals follow the lengths of the music; a schedule's don't.
+        case
+            when seconds_since_previous_start > 1
+                and abs(seconds_since_previous_start - previous_interval_seconds) <= 1
+                and abs(previous_length_change_seconds) > 1 then 1
+            else 0
+        end as is_metronomic
     from sequenced
 
 ),
@@ -114,6 +124,7 @@ day_rhythm as (
         -- would differ between re-runs (and so would a model trained on them).
         round(stddev_samp(seconds_since_previous_start) / nullif(avg(seconds_since_previous_start), 0), 6) as inter_play_gap_cv,
         avg(is_overlapping * 1.0) as overlapping_play_share,
+        sum(is_metronomic) as metronomic_play_count,
         sum(is_session_start) as session_count,
         min(started_epoch_seconds) as first_started_epoch_seconds,
         max(ended_epoch_seconds) as last_ended_epoch_seconds
@@ -146,6 +157,7 @@ rhythm as (
         day_rhythm.listen_date,
         day_rhythm.inter_play_gap_cv,
         day_rhythm.overlapping_play_share,
+        day_rhythm.metronomic_play_count,
         day_rhythm.session_count,
         day_rhythm.first_started_epoch_seconds,
         day_rhythm.last_ended_epoch_seconds,
@@ -316,6 +328,7 @@ final as (
         least(daily.distinct_play_lengths * 1.0 / top_track.distinct_tracks, 1.0) as distinct_play_length_share,
         rhythm.overlapping_play_share,
         unusual_hours.unusual_hour_share,
+        rhythm.metronomic_play_count,
         rhythm.session_count,
         rhythm.first_started_epoch_seconds as first_play_started_epoch_seconds,
         rhythm.last_ended_epoch_seconds as last_play_ended_epoch_seconds

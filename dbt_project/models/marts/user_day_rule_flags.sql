@@ -10,7 +10,8 @@
   decisive signal fires on its own: one listener cannot produce it on an ordinary day, so it
   needs no second family. Decisive are several countries never seen before in one day (a trip
   brings one), streams overlapping each other far more than usual (two listeners at once), one
-  track looping through most of the day, and a volume collapse (a listener with a substantial
+  track looping through most of the day, plays started on a fixed schedule whatever their
+  lengths (a machine's timing), and a volume collapse (a listener with a substantial
   usual volume near silent at home: far below the usual count and far below the user's own light
   days, both measured against the population's day).
   Grain: one row per user_id and listen_date of user_day_features.
@@ -22,7 +23,7 @@
 
   A new account (fewer than min_baseline_days baseline days) has no usual to deviate from, so
   the rules abstain, except where no baseline is needed: the human ceilings (hours of listening,
-  hours without a break, active hours, one track looping) and, from its second day, several
+  hours without a break, active hours, one track looping, a fixed schedule) and, from its second day, several
   countries never seen before in one day.
 #}
 
@@ -186,6 +187,8 @@ signals as (
                 and top_track_share >= {{ var('max_human_top_track_share') }},
             false
         ) as is_track_loop,
+        -- Another: plays started on a fixed schedule whatever their lengths are a machine's.
+        coalesce(metronomic_play_count >= {{ var('min_metronomic_plays') }}, false) as is_machine_timed,
         coalesce(
             {{ has_rule_baseline }}
                 and usual_play_count >= {{ var('min_usual_plays_for_collapse') }}
@@ -210,7 +213,7 @@ families as (
             {%- for signal in signals if signal.family == family %}
             is_{{ signal.metric }}_deviation or
             {%- endfor %}
-            {{ {'context': 'is_new_context_deviation', 'volume': 'is_volume_collapse'}.get(family, 'false') }}
+            {{ {'context': 'is_new_context_deviation', 'volume': 'is_volume_collapse', 'engagement': 'is_machine_timed'}.get(family, 'false') }}
         ) as is_{{ family }}_signal{{ ',' if not loop.last }}
         {%- endfor %}
     from signals
@@ -228,6 +231,7 @@ counted as (
         is_country_hopping
             or is_overlapping_play_share_deviation
             or is_track_loop
+            or is_machine_timed
             or is_volume_collapse as has_decisive_signal
     from families
 
@@ -264,6 +268,7 @@ final as (
         distinct_play_length_share,
         overlapping_play_share,
         unusual_hour_share,
+        metronomic_play_count,
         {%- for signal in signals %}
         usual_{{ signal.metric }},
         {{ signal.metric }}_z,
@@ -291,6 +296,11 @@ final as (
                     then 'near silent: ' || cast(play_count as varchar) || ' plays vs usual '
                         || {{ format_for_reason('usual_play_count', 'count') }} || ' and '
                         || {{ format_for_reason('light_day_play_count', 'count') }} || ' on light days'
+            end,
+            case
+                when is_machine_timed
+                    then cast(metronomic_play_count as varchar)
+                        || ' plays started on a fixed schedule (same interval, whatever the length of the play before)'
             end,
             case
                 when is_new_context_deviation
