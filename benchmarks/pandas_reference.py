@@ -288,7 +288,7 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
         has_baseline & (df["new_country_count"] >= 1) & (df["new_platform_count"] >= 1)
     )
     families["context"] |= new_context
-    # Decisive on their own: several new countries in one day, overlapping streams, one track
+    # Decisive on their own: several new countries in one day or a new device in a new country, overlapping streams, one track
     # looping through the day, plays on a fixed schedule, or a substantial volume collapsing.
     volume_collapse = (
         has_baseline
@@ -308,7 +308,7 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
         (df["play_count"] >= v["min_plays_for_pattern_signals"])
         & (df["top_track_share"] >= v["max_human_top_track_share"])
     )
-    decisive = country_hopping | df["is_overlapping_play_share_deviation"] | track_loop | machine_timed | volume_collapse
+    decisive = new_context | df["is_overlapping_play_share_deviation"] | track_loop | machine_timed | volume_collapse
     df["rule_flag"] = (df["rule_signal_count"] >= v["min_deviating_families"]) | decisive
     df["is_cold_start"] = ~has_baseline
     return df

@@ -9,7 +9,8 @@
   families; a day is flagged when at least min_deviating_families families deviate, or when a
   decisive signal fires on its own: one listener cannot produce it on an ordinary day, so it
   needs no second family. Decisive are several countries never seen before in one day (a trip
-  brings one), streams overlapping each other far more than usual (two listeners at once), one
+  brings one), a device never used before in a country never seen before (someone else's device
+  somewhere else: the classic sign of a taken-over account), streams overlapping each other far more than usual (two listeners at once), one
   track looping through most of the day, plays started on a fixed schedule whatever their
   lengths (a machine's timing), and a volume collapse (a listener with a substantial
   usual volume near silent at home: far below the usual count and far below the user's own light
@@ -228,7 +229,7 @@ counted as (
         case when is_{{ family }}_signal then 1 else 0 end{{ ' +' if not loop.last }}
         {%- endfor %}
         as rule_signal_count,
-        is_country_hopping
+        is_new_context_deviation
             or is_overlapping_play_share_deviation
             or is_track_loop
             or is_machine_timed
