@@ -264,6 +264,9 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
     for s in signals:
         m = s["metric"]
         z = deviations[f"raw_z_{m}"]
+        df[f"{m}_z"] = z
+        if not s["rule"]:  # a forest-only signal
+            continue
         change = df[m] - df[f"usual_{m}"]
         threshold, min_change = v["deviation_z_threshold"], v[s["min_change_var"]]
         if s["direction"] == "up":
@@ -279,7 +282,6 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
             deviates &= (df[m] * df["play_count"]).round(6) >= v[s["min_count_var"]]
         elif s["family"] != "volume":  # shares of a handful of plays say nothing about a pattern
             deviates &= df["play_count"] >= v["min_plays_for_pattern_signals"]
-        df[f"{m}_z"] = z
         df[f"is_{m}_deviation"] = deviates
         families[s["family"]] |= df[f"is_{m}_deviation"]
     # "Never seen before" needs some history (a day), not a baseline.

@@ -21,8 +21,9 @@ _FIELD_PATTERN = re.compile(r"'(\w+)':\s*(?:'([^']*)'|(true|false)|([0-9.]+))")
 def deviation_signals() -> tuple[dict, ...]:
     """The signals of the ``deviation_signals`` macro, in order.
 
-    Each is a dict with metric, family, direction, log_scale, scale_floor, min_change_var and the
-    optional ceiling_var, min_count_var and light_day_quantile (None when absent).
+    Each is a dict with metric, family, direction, log_scale, scale_floor, min_change_var, the
+    optional ceiling_var, min_count_var and light_day_quantile (None when absent), and rule (False
+    for a signal the rules do not count, only the forest).
 
     Raises
     ------
@@ -45,6 +46,7 @@ def deviation_signals() -> tuple[dict, ...]:
                 "ceiling_var": fields.get("ceiling_var"),
                 "min_count_var": fields.get("min_count_var"),
                 "light_day_quantile": fields.get("light_day_quantile"),
+                "rule": fields.get("rule", True),
             }
         )
     if not signals:

@@ -29,6 +29,7 @@
 #}
 
 {%- set signals = deviation_signals() %}
+{%- set counted_signals = rule_signals() %}
 {%- set families = signal_families() %}
 {%- set z_threshold = var('deviation_z_threshold') %}
 {%- set has_rule_baseline = 'baseline_days >= ' ~ var('min_baseline_days') %}
@@ -147,7 +148,7 @@ signals as (
 
     select
         *,
-        {%- for signal in signals %}
+        {%- for signal in counted_signals %}
         {%- set change = signal.metric ~ ' - usual_' ~ signal.metric %}
         {%- set min_change = var(signal.min_change_var) %}
         coalesce(
@@ -211,7 +212,7 @@ families as (
         *,
         {%- for family in families %}
         (
-            {%- for signal in signals if signal.family == family %}
+            {%- for signal in counted_signals if signal.family == family %}
             is_{{ signal.metric }}_deviation or
             {%- endfor %}
             {{ {'context': 'is_new_context_deviation', 'volume': 'is_volume_collapse', 'engagement': 'is_machine_timed'}.get(family, 'false') }}
@@ -289,7 +290,7 @@ final as (
         rule_signal_count >= {{ var('min_deviating_families') }} or has_decisive_signal as rule_flag,
         concat_ws(
             '; ',
-            {%- for signal in signals %}
+            {%- for signal in counted_signals %}
             case when is_{{ signal.metric }}_deviation then {{ signal_reason_sql(signal) }} end,
             {%- endfor %}
             case
