@@ -10,11 +10,11 @@
   decisive signal fires on its own: one listener cannot produce it on an ordinary day, so it
   needs no second family. Decisive are several countries never seen before in one day (a trip
   brings one), a device never used before in a country never seen before (someone else's device
-  somewhere else: the classic sign of a taken-over account), streams overlapping each other far more than usual (two listeners at once), one
-  track looping through most of the day, plays started on a fixed schedule whatever their
-  lengths (a machine's timing), and a volume collapse (a listener with a substantial
-  usual volume near silent at home: far below the usual count and far below the user's own light
-  days, both measured against the population's day).
+  somewhere else: the classic sign of a taken-over account), streams overlapping each other far
+  more than usual (two listeners at once), one track looping through most of the day, plays
+  started on a fixed schedule whatever their lengths (a machine's timing), and a volume collapse
+  (a listener with a substantial usual volume near silent at home: far below the usual count and
+  far below the user's own light days, both measured against the population's day).
   Grain: one row per user_id and listen_date of user_day_features.
 
   Deviations are robust z-scores, (value - usual) / max(spread, floor), minus that day's median
@@ -24,8 +24,8 @@
 
   A new account (fewer than min_baseline_days baseline days) has no usual to deviate from, so
   the rules abstain, except where no baseline is needed: the human ceilings (hours of listening,
-  hours without a break, active hours, one track looping, a fixed schedule) and, from its second day, several
-  countries never seen before in one day.
+  hours without a break, active hours, one track looping, a fixed schedule) and, from its second
+  day, several countries never seen before in one day.
 #}
 
 {%- set signals = deviation_signals() %}
