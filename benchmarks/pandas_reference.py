@@ -290,8 +290,9 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
         has_baseline & (df["new_country_count"] >= 1) & (df["new_platform_count"] >= 1)
     )
     families["context"] |= new_context
-    # Decisive on their own: several new countries in one day or a new device in a new country, overlapping streams, one track
-    # looping through the day, plays on a fixed schedule, or a substantial volume collapsing.
+    # Decisive on their own: several new countries in one day or a new device in a new country,
+    # overlapping streams, one track looping through the day, plays on a fixed schedule, or a
+    # substantial volume collapsing.
     volume_collapse = (
         has_baseline
         & (df["usual_play_count"] >= v["min_usual_plays_for_collapse"])
