@@ -28,12 +28,14 @@
   rule            optional, false for a signal the rules do not count: its z-score is only an
                   input of the Isolation Forest
   unit            how the reason prints the value: minutes, hours, count, percent, seconds, ratio
+  noun            optional, for a count: [singular, plural] printed after the day's value, so
+                  that a day with one play does not read "1 plays"
   label           the reason's wording; {value} and {usual} are filled in
 #}
 {% macro deviation_signals() %}
     {{ return([
         {'metric': 'minutes_played', 'family': 'volume', 'direction': 'both', 'log_scale': true, 'scale_floor': 0.25, 'min_change_var': 'min_minutes_change', 'ceiling_var': 'max_human_minutes', 'unit': 'count', 'label': '{value} min vs usual {usual}'},
-        {'metric': 'play_count', 'family': 'volume', 'direction': 'both', 'log_scale': true, 'scale_floor': 0.25, 'min_change_var': 'min_play_count_change', 'light_day_quantile': 0.1, 'unit': 'count', 'label': '{value} plays vs usual {usual}'},
+        {'metric': 'play_count', 'family': 'volume', 'direction': 'both', 'log_scale': true, 'scale_floor': 0.25, 'min_change_var': 'min_play_count_change', 'light_day_quantile': 0.1, 'unit': 'count', 'noun': ['play', 'plays'], 'label': '{value} vs usual {usual}'},
         {'metric': 'longest_session_minutes', 'family': 'continuity', 'direction': 'up', 'log_scale': true, 'scale_floor': 0.25, 'min_change_var': 'min_session_minutes_change', 'ceiling_var': 'max_human_session_minutes', 'unit': 'hours', 'label': 'longest continuous listening {value} h vs usual {usual} h'},
         {'metric': 'active_hours', 'family': 'volume', 'direction': 'up', 'scale_floor': 1, 'min_change_var': 'min_active_hours_change', 'ceiling_var': 'max_human_active_hours', 'unit': 'count', 'label': 'active in {value} hours of the day vs usual {usual}'},
         {'metric': 'night_share', 'family': 'timing', 'direction': 'up', 'scale_floor': 0.05, 'min_change_var': 'min_share_change', 'unit': 'percent', 'label': '{value}% of plays at night vs usual {usual}%'},
@@ -91,13 +93,27 @@
     {%- endif -%}
 {%- endmacro %}
 
+{# A count and its noun as reason text: "1 play", "3 plays". #}
+{% macro count_with_noun(expression, singular, plural) -%}
+    cast({{ expression }} as varchar) || case when {{ expression }} = 1 then ' {{ singular }}' else ' {{ plural }}' end
+{%- endmacro %}
+
+{# The day's value of a signal as reason text, with its noun when it has one. #}
+{% macro signal_value_for_reason(signal) -%}
+    {%- if signal.noun -%}
+        {{ count_with_noun('cast(round(' ~ signal.metric ~ ', 0) as bigint)', signal.noun[0], signal.noun[1]) }}
+    {%- else -%}
+        {{ format_for_reason(signal.metric, signal.unit) }}
+    {%- endif -%}
+{%- endmacro %}
+
 {# The reason sentence fragment of one signal, as a SQL string expression. #}
 {% macro signal_reason_sql(signal) -%}
     {%- set parts = signal.label.replace('{value}', '\x00value\x00').replace('{usual}', '\x00usual\x00').split('\x00') -%}
     {%- set pieces = [] -%}
     {%- for part in parts if part != '' -%}
         {%- if part == 'value' -%}
-            {%- do pieces.append(format_for_reason(signal.metric, signal.unit)) -%}
+            {%- do pieces.append('(' ~ signal_value_for_reason(signal) ~ ')') -%}
         {%- elif part == 'usual' -%}
             {%- do pieces.append(format_for_reason('usual_' ~ signal.metric, signal.unit)) -%}
         {%- else -%}
@@ -107,7 +123,7 @@
     {%- if signal.ceiling_var %}
     {#- A new account has no usual value to print: say which ceiling the day is over instead. #}
     {%- set value_text, usual_text = signal.label.split(' vs usual ') %}
-    {%- set value_sql = "' || " ~ format_for_reason(signal.metric, signal.unit) ~ " || '" %}
+    {%- set value_sql = "' || (" ~ signal_value_for_reason(signal) ~ ") || '" %}
     {%- set ceiling_sql = "' || " ~ format_for_reason(var(signal.ceiling_var) | string, signal.unit) ~ " || '" %}
     coalesce(
         {{ pieces | join(' || ') }},

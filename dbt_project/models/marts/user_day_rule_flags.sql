@@ -295,19 +295,23 @@ final as (
             {%- endfor %}
             case
                 when is_volume_collapse and not is_play_count_deviation
-                    then 'near silent: ' || cast(play_count as varchar) || ' plays vs usual '
+                    then 'near silent: ' || {{ count_with_noun('play_count', 'play', 'plays') }} || ' vs usual '
                         || {{ format_for_reason('usual_play_count', 'count') }} || ' and '
                         || {{ format_for_reason('light_day_play_count', 'count') }} || ' on light days'
             end,
             case
                 when is_machine_timed
-                    then cast(metronomic_play_count as varchar)
-                        || ' plays started on a fixed schedule (same interval, whatever the length of the play before)'
+                    then {{ count_with_noun('metronomic_play_count', 'play', 'plays') }}
+                        || ' started on a fixed schedule (same interval, whatever the length of the play before)'
             end,
             case
                 when is_new_context_deviation
-                    then cast(new_country_count as varchar) || ' new countries and '
-                        || cast(new_platform_count as varchar) || ' new platforms'
+                    then {{ count_with_noun('new_country_count', 'new country', 'new countries') }}
+                        || case
+                            when new_platform_count > 0
+                                then ' and ' || {{ count_with_noun('new_platform_count', 'new platform', 'new platforms') }}
+                            else ''
+                        end
                         || case when is_country_hopping then ' in one day' else '' end
             end
         ) as rule_reasons
