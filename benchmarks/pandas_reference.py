@@ -40,7 +40,7 @@ SIMPLE_FEATURES = [
 DERIVED_FEATURES = [
     "longest_session_minutes", "new_track_share", "new_artist_share", "top_artist_share", "country_count",
     "platform_count", "new_country_count", "new_platform_count", "inter_play_gap_cv", "distinct_play_length_share",
-    "overlapping_play_share", "unusual_hour_share", "abroad_play_share",
+    "overlapping_play_share", "unusual_hour_share", "abroad_play_share", "new_context_age_days",
 ]
 
 
@@ -122,8 +122,8 @@ def user_day_features(df: pd.DataFrame, v: dict) -> pd.DataFrame:
 
     # novelty: the first local day each user played each track / artist / country / platform
     for entity in ["track_id", "artist_id", "country", "platform"]:
-        first = df.groupby(["user_id", entity])["listen_date"].transform("min")
-        df[f"is_new_{entity}"] = first == df["listen_date"]
+        df[f"first_{entity}"] = df.groupby(["user_id", entity])["listen_date"].transform("min")
+        df[f"is_new_{entity}"] = df[f"first_{entity}"] == df["listen_date"]
 
     # sequence within the day: gaps, sessions, overlaps
     # Plays starting in the same second: longest first, as the dbt model orders them.
@@ -186,6 +186,12 @@ def user_day_features(df: pd.DataFrame, v: dict) -> pd.DataFrame:
         firsts = df.loc[df[f"is_new_{entity}"], keys + [entity]].drop_duplicates()
         daily[column] = firsts.groupby(keys).size()
         daily[column] = daily[column].fillna(0).astype("int64")
+
+    # a device and a place that appeared together: a play whose country and platform were both
+    # first played on the same day, within new_context_days
+    pair_age = (df["listen_date"] - df["first_country"]).dt.days
+    recent_pair = (df["first_country"] == df["first_platform"]) & (pair_age < v["new_context_days"])
+    daily["new_context_age_days"] = pair_age.where(recent_pair).groupby([df["user_id"], df["listen_date"]]).min()
 
     # unusual hours: hours of the day the user played nothing in during the previous N days
     hours = df.groupby(["user_id", "local_hour", "listen_date"]).size().rename("plays").reset_index()
@@ -286,9 +292,8 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
         families[s["family"]] |= df[f"is_{m}_deviation"]
     # "Never seen before" needs some history (a day), not a baseline.
     country_hopping = (df["baseline_days"] >= 1) & (df["new_country_count"] >= v["min_new_countries"])
-    new_context = country_hopping | (
-        has_baseline & (df["new_country_count"] >= 1) & (df["new_platform_count"] >= 1)
-    )
+    # Baseline days grow by at most one a day: the pair appeared on a day with a baseline.
+    new_context = country_hopping | (df["baseline_days"] >= v["min_baseline_days"] + df["new_context_age_days"])
     families["context"] |= new_context
     # Decisive on their own: several new countries in one day or a new device in a new country,
     # overlapping streams, one track looping through the day, plays on a fixed schedule, or a

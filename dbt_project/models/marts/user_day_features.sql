@@ -48,6 +48,26 @@ first_seen as (
 
 ),
 
+-- Each country and platform a user first played on the same day, paired, while they are still new
+-- (var new_context_days): a day's play from both is a device and a place that appeared together.
+new_context_pairs as (
+
+    select
+        countries.user_id,
+        countries.entity_id as country,
+        platforms.entity_id as platform,
+        countries.first_listen_date
+    from {{ ref('int_user_entities_first_seen') }} as countries
+    inner join {{ ref('int_user_entities_first_seen') }} as platforms
+        on countries.user_id = platforms.user_id
+        and countries.first_listen_date = platforms.first_listen_date
+    where countries.entity_type = 'country'
+        and platforms.entity_type = 'platform'
+        and countries.first_listen_date >= {{ listen_window_start() }} - {{ var('new_context_days') - 1 }}
+        and countries.first_listen_date < {{ listen_window_end() }}
+
+),
+
 -- The rhythm of a day (gaps, overlaps, sessions) needs the plays in order. Sorting only the
 -- start and end of each play, not whole rows, is what keeps this affordable: carrying every
 -- column through three window sorts made this model 76x slower for 30x the plays. Plays that
@@ -274,8 +294,8 @@ new_context as (
 daily as (
 
     select
-        user_id,
-        listen_date,
+        window_events.user_id,
+        window_events.listen_date,
         max(timezone) as timezone,
         count(*) as play_count,
         sum(ms_played) / 60000.0 as minutes_played,
@@ -288,12 +308,20 @@ daily as (
                 else 0.0
             end
         ) as night_share,
-        count(distinct country) as country_count,
-        count(distinct platform) as platform_count,
+        count(distinct window_events.country) as country_count,
+        count(distinct window_events.platform) as platform_count,
         avg(case when played_at_abroad is not null then 1.0 else 0.0 end) as abroad_play_share,
-        count(distinct cast(floor(play_seconds) as bigint)) as distinct_play_lengths
+        count(distinct cast(floor(play_seconds) as bigint)) as distinct_play_lengths,
+        min(window_events.listen_date - new_context_pairs.first_listen_date) as new_context_age_days
     from window_events
-    group by user_id, listen_date
+    -- A country and a platform have one first day each, so a play matches at most one pair.
+    left join new_context_pairs
+        on window_events.user_id = new_context_pairs.user_id
+        and window_events.country = new_context_pairs.country
+        and window_events.platform = new_context_pairs.platform
+        and new_context_pairs.first_listen_date <= window_events.listen_date
+        and new_context_pairs.first_listen_date > window_events.listen_date - {{ var('new_context_days') }}
+    group by window_events.user_id, window_events.listen_date
 
 ),
 
@@ -319,6 +347,7 @@ final as (
         top_artist.new_artist_plays * 1.0 / daily.play_count as new_artist_share,
         coalesce(new_context.new_country_count, 0) as new_country_count,
         coalesce(new_context.new_platform_count, 0) as new_platform_count,
+        daily.new_context_age_days,
         daily.country_count,
         daily.platform_count,
         daily.abroad_play_share,

@@ -10,7 +10,8 @@
   decisive signal fires on its own: one listener cannot produce it on an ordinary day, so it
   needs no second family. Decisive are several countries never seen before in one day (a trip
   brings one), a device never used before in a country never seen before (someone else's device
-  somewhere else: the classic sign of a taken-over account), streams overlapping each other far
+  somewhere else: the classic sign of a taken-over account; still new the next day, var
+  new_context_days, when the two are played together again), streams overlapping each other far
   more than usual (two listeners at once), one track looping through most of the day, plays
   started on a fixed schedule whatever their lengths (a machine's timing), and a volume collapse
   (a listener with a substantial usual volume near silent at home: far below the usual count and
@@ -179,7 +180,9 @@ signals as (
         {%- endfor %}
         coalesce(
             {{ country_hopping }}
-                or ({{ has_rule_baseline }} and new_country_count >= 1 and new_platform_count >= 1),
+                -- Baseline days grow by at most one a day, so this many today means the device and
+                -- the country first appeared together on a day that had a baseline.
+                or baseline_days >= {{ var('min_baseline_days') }} + new_context_age_days,
             false
         ) as is_new_context_deviation,
         coalesce({{ country_hopping }}, false) as is_country_hopping,
@@ -262,6 +265,7 @@ final as (
         new_track_share,
         new_artist_share,
         new_country_count,
+        new_context_age_days,
         new_platform_count,
         country_count,
         platform_count,
@@ -305,6 +309,9 @@ final as (
                         || ' started on a fixed schedule (same interval, whatever the length of the play before)'
             end,
             case
+                when is_new_context_deviation and not is_country_hopping and new_context_age_days > 0
+                    then 'plays from a country and a platform first used together '
+                        || {{ count_with_noun('new_context_age_days', 'day', 'days') }} || ' ago'
                 when is_new_context_deviation
                     then {{ count_with_noun('new_country_count', 'new country', 'new countries') }}
                         || case
