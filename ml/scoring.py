@@ -21,6 +21,29 @@ _RATIOS = {"inter_play_gap_cv"}
 _COUNTS = {"play_count", "distinct_tracks", "distinct_artists", "active_hours", "country_count",
            "platform_count", "new_country_count", "new_platform_count"}
 
+#: What each metric a driver can name is, in words: a reviewer reads "variation of gaps between plays",
+#: not a column name.
+_METRIC_WORDS = {
+    "active_hours": "active hours",
+    "country_count": "countries",
+    "distinct_play_length_share": "distinct play lengths per track",
+    "distinct_tracks": "distinct tracks",
+    "inter_play_gap_cv": "variation of gaps between plays",
+    "longest_session_minutes": "longest continuous listening",
+    "median_play_seconds": "median play",
+    "minutes_played": "minutes played",
+    "new_artist_share": "plays of artists never played before",
+    "new_track_share": "plays of tracks never played before",
+    "night_share": "plays at night",
+    "overlapping_play_share": "plays overlapping another",
+    "play_count": "plays",
+    "short_play_share": "short plays",
+    "skip_rate": "skipped plays",
+    "top_artist_share": "top artist's share of plays",
+    "top_track_share": "top track's share of plays",
+    "unusual_hour_share": "plays at hours unused before",
+}
+
 
 def format_metric(metric: str, value: object) -> str:
     """A metric value as a reader expects it: shares in %, minutes, seconds, counts, ratios."""
@@ -50,13 +73,16 @@ def _describe(feature: str, metric: str, row: pd.Series) -> str:
         )
     if feature == "context_novelty_breadth":
         parts = [
-            f"{label} {format_metric(c, _value(row, c))}"
-            for c, label in (("new_country_count", "new countries"), ("new_platform_count", "new platforms"))
+            f"{format_metric(c, _value(row, c))} {one if float(_value(row, c)) == 1 else many}"
+            for c, one, many in (
+                ("new_country_count", "new country", "new countries"),
+                ("new_platform_count", "new platform", "new platforms"),
+            )
             if pd.notna(_value(row, c)) and float(_value(row, c)) > 0
         ]
         parts.append(f"plays of new artists {format_metric('new_artist_share', _value(row, 'new_artist_share'))}")
         return "new context: " + ", ".join(parts)
-    text = f"{metric} {format_metric(metric, _value(row, metric))}"
+    text = f"{_METRIC_WORDS.get(metric, metric.replace('_', ' '))}: {format_metric(metric, _value(row, metric))}"
     usual = _value(row, f"usual_{metric}")
     if usual is not None and pd.notna(usual):
         text += f" vs usual {format_metric(metric, usual)}"
@@ -79,7 +105,7 @@ def explain(model: TrainedModel, X: np.ndarray, rows: pd.DataFrame, n_drivers: i
     Returns
     -------
     drivers : list of str of length n_samples
-        ``"; "``-joined fragments such as ``"short_play_share 78% vs usual 4%"``, most extreme first.
+        ``"; "``-joined fragments such as ``"short plays: 78% vs usual 4%"``, most extreme first.
     """
     metrics = feature_metrics()
     standardized = np.abs((X - model.feature_center) / model.feature_scale)

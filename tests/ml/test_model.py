@@ -78,6 +78,14 @@ def test_flagged_days_name_their_drivers_with_numbers(planted):
     assert (scores.loc[~scores["ml_flag"], "ml_drivers"] == "").all()
 
 
+def test_drivers_are_words_not_column_names(planted):
+    frame, rows = planted
+    scores = score_days(train_model(frame), frame)
+    drivers = "; ".join(scores.loc[scores["ml_flag"], "ml_drivers"])
+    assert drivers
+    assert "_" not in drivers, drivers
+
+
 def test_scores_have_the_contract_columns_and_dates(flags):
     model = train_model(flags)
     scores = score_days(model, flags)
