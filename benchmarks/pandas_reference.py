@@ -315,6 +315,7 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
     track_loop = (  # a human ceiling: no baseline needed
         (df["play_count"] >= v["min_plays_for_pattern_signals"])
         & (df["top_track_share"] >= v["max_human_top_track_share"])
+        & (df["top_track_share"] * df["minutes_played"] >= v["min_loop_minutes"])
     )
     decisive = new_context | df["is_overlapping_play_share_deviation"] | track_loop | machine_timed | volume_collapse
     df["rule_flag"] = (df["rule_signal_count"] >= v["min_deviating_families"]) | decisive

@@ -12,10 +12,10 @@
   brings one), a device never used before in a country never seen before (someone else's device
   somewhere else: the classic sign of a taken-over account; still new the next day, var
   new_context_days, when the two are played together again), streams overlapping each other far
-  more than usual (two listeners at once), one track looping through most of the day, plays
-  started on a fixed schedule whatever their lengths (a machine's timing), and a volume collapse
-  (a listener with a substantial usual volume near silent at home: far below the usual count and
-  far below the user's own light days, both measured against the population's day).
+  more than usual (two listeners at once), one track looping through most of the day for hours,
+  plays started on a fixed schedule whatever their lengths (a machine's timing), and a volume
+  collapse (a listener with a substantial usual volume near silent at home: far below the usual
+  count and far below the user's own light days, both measured against the population's day).
   Grain: one row per user_id and listen_date of user_day_features.
 
   Deviations are robust z-scores, (value - usual) / max(spread, floor), minus that day's median
@@ -189,7 +189,8 @@ signals as (
         -- A human ceiling, like the ones above: it needs no baseline.
         coalesce(
             play_count >= {{ var('min_plays_for_pattern_signals') }}
-                and top_track_share >= {{ var('max_human_top_track_share') }},
+                and top_track_share >= {{ var('max_human_top_track_share') }}
+                and top_track_share * minutes_played >= {{ var('min_loop_minutes') }},
             false
         ) as is_track_loop,
         -- Another: plays started on a fixed schedule whatever their lengths are a machine's.
