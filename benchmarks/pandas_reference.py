@@ -311,7 +311,9 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
     families["engagement"] |= machine_timed
     for family in FAMILIES:
         df[f"is_{family}_signal"] = families[family]
-    df["rule_signal_count"] = sum(families[f].astype(int) for f in FAMILIES)
+    # More active hours than usual cover more of the clock: timing then is no independent evidence.
+    counted = {**families, "timing": families["timing"] & ~df["is_active_hours_deviation"]}
+    df["rule_signal_count"] = sum(counted[f].astype(int) for f in FAMILIES)
     track_loop = (  # a human ceiling: no baseline needed
         (df["play_count"] >= v["min_plays_for_pattern_signals"])
         & (df["top_track_share"] >= v["max_human_top_track_share"])

@@ -34,6 +34,11 @@
 {%- set families = signal_families() %}
 {%- set z_threshold = var('deviation_z_threshold') %}
 {%- set has_rule_baseline = 'baseline_days >= ' ~ var('min_baseline_days') %}
+{#- A family that is no independent evidence when another signal deviates: listening through more
+    hours of the day than usual covers more of the clock, so plays at night and at hours unused
+    before rise with it (a binge day into the night is one change, not two). It still deviates
+    and is cited; it does not count towards min_deviating_families. #}
+{%- set counted_unless = {'timing': 'is_active_hours_deviation'} %}
 {#- "Never seen before" needs some history, not a baseline: on an account's first day every country is new. #}
 {%- set country_hopping = '(baseline_days >= 1 and new_country_count >= ' ~ var('min_new_countries') ~ ')' %}
 
@@ -231,7 +236,10 @@ counted as (
     select
         *,
         {%- for family in families %}
-        case when is_{{ family }}_signal then 1 else 0 end{{ ' +' if not loop.last }}
+        case
+            when is_{{ family }}_signal{{ ' and not ' ~ counted_unless[family] if family in counted_unless }} then 1
+            else 0
+        end{{ ' +' if not loop.last }}
         {%- endfor %}
         as rule_signal_count,
         is_new_context_deviation
