@@ -18,7 +18,7 @@ window_events as (
 
     {{ recomputed_plays([
         'user_id', 'listen_date', 'timezone', 'local_hour', 'ms_played', 'play_seconds', 'is_skipped',
-        'country', 'platform', 'played_at_abroad',
+        'played_at_abroad',
     ]) }}
 
 ),
@@ -29,15 +29,15 @@ play_times as (
 
 ),
 
-track_events as (
+context_events as (
 
-    {{ recomputed_plays(['user_id', 'listen_date', 'track_id']) }}
+    {{ recomputed_plays(['user_id', 'listen_date', 'country', 'platform']) }}
 
 ),
 
-artist_events as (
+entity_events as (
 
-    {{ recomputed_plays(['user_id', 'listen_date', 'artist_id']) }}
+    {{ recomputed_plays(['user_id', 'listen_date', 'track_id', 'artist_id']) }}
 
 ),
 
@@ -65,6 +65,45 @@ new_context_pairs as (
         and platforms.entity_type = 'platform'
         and countries.first_listen_date >= {{ listen_window_start() }} - {{ var('new_context_days') - 1 }}
         and countries.first_listen_date < {{ listen_window_end() }}
+
+),
+
+-- The day's distinct pairs of country and platform: counted per day, and matched to the pairs
+-- that are still new. Grouped once here, the day's aggregate needs no distinct counts of them.
+day_contexts as (
+
+    select user_id, listen_date, country, platform
+    from context_events
+    group by user_id, listen_date, country, platform
+
+),
+
+context_counts as (
+
+    select
+        user_id,
+        listen_date,
+        count(distinct country) as country_count,
+        count(distinct platform) as platform_count
+    from day_contexts
+    group by user_id, listen_date
+
+),
+
+new_context_ages as (
+
+    select
+        day_contexts.user_id,
+        day_contexts.listen_date,
+        min(day_contexts.listen_date - new_context_pairs.first_listen_date) as new_context_age_days
+    from day_contexts
+    inner join new_context_pairs
+        on day_contexts.user_id = new_context_pairs.user_id
+        and day_contexts.country = new_context_pairs.country
+        and day_contexts.platform = new_context_pairs.platform
+        and new_context_pairs.first_listen_date <= day_contexts.listen_date
+        and new_context_pairs.first_listen_date > day_contexts.listen_date - {{ var('new_context_days') }}
+    group by day_contexts.user_id, day_contexts.listen_date
 
 ),
 
@@ -189,36 +228,47 @@ rhythm as (
 
 ),
 
--- Distinct counts come from per-entity groups (one grouping each) instead of several
+-- Distinct counts come from per-entity groups (one grouping per entity) instead of several
 -- count(distinct ...) over all plays, which cost a hash table per column; so do the plays of
 -- tracks and artists first played that day, matched once per entity and day instead of per play.
-{%- for entity in ['track', 'artist'] %}
-{{ entity }}_plays as (
-
-    select user_id, listen_date, {{ entity }}_id, count(*) as play_count
-    from {{ entity }}_events
-    group by user_id, listen_date, {{ entity }}_id
-
-),
-
-top_{{ entity }} as (
+-- Both groupings come from one read of the plays (grouping sets), and one aggregate splits them.
+entity_plays as (
 
     select
-        {{ entity }}_plays.user_id,
-        {{ entity }}_plays.listen_date,
-        max({{ entity }}_plays.play_count) as top_{{ entity }}_plays,
-        count(*) as distinct_{{ entity }}s,
-        sum(case when first_seen.entity_id is not null then {{ entity }}_plays.play_count else 0 end) as new_{{ entity }}_plays
-    from {{ entity }}_plays
-    left join first_seen
-        on {{ entity }}_plays.user_id = first_seen.user_id
-        and first_seen.entity_type = '{{ entity }}'
-        and {{ entity }}_plays.{{ entity }}_id = first_seen.entity_id
-        and {{ entity }}_plays.listen_date = first_seen.first_listen_date
-    group by {{ entity }}_plays.user_id, {{ entity }}_plays.listen_date
+        user_id,
+        listen_date,
+        case when grouping(track_id) = 0 then 'track' else 'artist' end as entity_type,
+        case when grouping(track_id) = 0 then track_id else artist_id end as entity_id,
+        count(*) as play_count
+    from entity_events
+    group by grouping sets ((user_id, listen_date, track_id), (user_id, listen_date, artist_id))
 
 ),
-{%- endfor %}
+
+top_entities as (
+
+    select
+        entity_plays.user_id,
+        entity_plays.listen_date,
+        {%- for entity in ['track', 'artist'] %}
+        max(case when entity_plays.entity_type = '{{ entity }}' then entity_plays.play_count end) as top_{{ entity }}_plays,
+        count(case when entity_plays.entity_type = '{{ entity }}' then 1 end) as distinct_{{ entity }}s,
+        sum(
+            case
+                when entity_plays.entity_type = '{{ entity }}' and first_seen.entity_id is not null then entity_plays.play_count
+                else 0
+            end
+        ) as new_{{ entity }}_plays{{ ',' if not loop.last }}
+        {%- endfor %}
+    from entity_plays
+    left join first_seen
+        on entity_plays.user_id = first_seen.user_id
+        and entity_plays.entity_type = first_seen.entity_type
+        and entity_plays.entity_id = first_seen.entity_id
+        and entity_plays.listen_date = first_seen.first_listen_date
+    group by entity_plays.user_id, entity_plays.listen_date
+
+),
 
 -- The day's plays per local hour: int_user_day_hours holds them for the recomputed days already.
 day_hours as (
@@ -294,8 +344,8 @@ new_context as (
 daily as (
 
     select
-        window_events.user_id,
-        window_events.listen_date,
+        user_id,
+        listen_date,
         max(timezone) as timezone,
         count(*) as play_count,
         sum(ms_played) / 60000.0 as minutes_played,
@@ -308,20 +358,10 @@ daily as (
                 else 0.0
             end
         ) as night_share,
-        count(distinct window_events.country) as country_count,
-        count(distinct window_events.platform) as platform_count,
         avg(case when played_at_abroad is not null then 1.0 else 0.0 end) as abroad_play_share,
-        count(distinct cast(floor(play_seconds) as bigint)) as distinct_play_lengths,
-        min(window_events.listen_date - new_context_pairs.first_listen_date) as new_context_age_days
+        count(distinct cast(floor(play_seconds) as bigint)) as distinct_play_lengths
     from window_events
-    -- A country and a platform have one first day each, so a play matches at most one pair.
-    left join new_context_pairs
-        on window_events.user_id = new_context_pairs.user_id
-        and window_events.country = new_context_pairs.country
-        and window_events.platform = new_context_pairs.platform
-        and new_context_pairs.first_listen_date <= window_events.listen_date
-        and new_context_pairs.first_listen_date > window_events.listen_date - {{ var('new_context_days') }}
-    group by window_events.user_id, window_events.listen_date
+    group by user_id, listen_date
 
 ),
 
@@ -333,28 +373,28 @@ final as (
         daily.timezone,
         daily.play_count,
         daily.minutes_played,
-        top_track.distinct_tracks,
-        top_artist.distinct_artists,
+        top_entities.distinct_tracks,
+        top_entities.distinct_artists,
         daily.skip_rate,
         daily.short_play_share,
         daily.median_play_seconds,
         daily.night_share,
         unusual_hours.active_hours,
         rhythm.longest_session_minutes,
-        top_track.top_track_plays * 1.0 / daily.play_count as top_track_share,
-        top_artist.top_artist_plays * 1.0 / daily.play_count as top_artist_share,
-        top_track.new_track_plays * 1.0 / daily.play_count as new_track_share,
-        top_artist.new_artist_plays * 1.0 / daily.play_count as new_artist_share,
+        top_entities.top_track_plays * 1.0 / daily.play_count as top_track_share,
+        top_entities.top_artist_plays * 1.0 / daily.play_count as top_artist_share,
+        top_entities.new_track_plays * 1.0 / daily.play_count as new_track_share,
+        top_entities.new_artist_plays * 1.0 / daily.play_count as new_artist_share,
         coalesce(new_context.new_country_count, 0) as new_country_count,
         coalesce(new_context.new_platform_count, 0) as new_platform_count,
-        daily.new_context_age_days,
-        daily.country_count,
-        daily.platform_count,
+        new_context_ages.new_context_age_days,
+        context_counts.country_count,
+        context_counts.platform_count,
         daily.abroad_play_share,
         rhythm.inter_play_gap_cv,
         -- Per distinct track, not per play: a fan replaying an album repeats its lengths, a script
         -- cutting every play to a few lengths has fewer lengths than tracks.
-        least(daily.distinct_play_lengths * 1.0 / top_track.distinct_tracks, 1.0) as distinct_play_length_share,
+        least(daily.distinct_play_lengths * 1.0 / top_entities.distinct_tracks, 1.0) as distinct_play_length_share,
         rhythm.overlapping_play_share,
         unusual_hours.unusual_hour_share,
         rhythm.metronomic_play_count,
@@ -365,18 +405,21 @@ final as (
     inner join rhythm
         on daily.user_id = rhythm.user_id
         and daily.listen_date = rhythm.listen_date
-    inner join top_track
-        on daily.user_id = top_track.user_id
-        and daily.listen_date = top_track.listen_date
-    inner join top_artist
-        on daily.user_id = top_artist.user_id
-        and daily.listen_date = top_artist.listen_date
+    inner join top_entities
+        on daily.user_id = top_entities.user_id
+        and daily.listen_date = top_entities.listen_date
+    inner join context_counts
+        on daily.user_id = context_counts.user_id
+        and daily.listen_date = context_counts.listen_date
     inner join unusual_hours
         on daily.user_id = unusual_hours.user_id
         and daily.listen_date = unusual_hours.listen_date
     left join new_context
         on daily.user_id = new_context.user_id
         and daily.listen_date = new_context.listen_date
+    left join new_context_ages
+        on daily.user_id = new_context_ages.user_id
+        and daily.listen_date = new_context_ages.listen_date
 
 )
 
