@@ -122,8 +122,10 @@ def user_day_features(df: pd.DataFrame, v: dict) -> pd.DataFrame:
 
     # novelty: the first local day each user played each track / artist / country / platform
     for entity in ["track_id", "artist_id", "country", "platform"]:
-        df[f"first_{entity}"] = df.groupby(["user_id", entity])["listen_date"].transform("min")
-        df[f"is_new_{entity}"] = df[f"first_{entity}"] == df["listen_date"]
+        first = df.groupby(["user_id", entity])["listen_date"].transform("min")
+        df[f"is_new_{entity}"] = first == df["listen_date"]
+        if entity in ("country", "platform"):  # kept for the pair of a new device and a new place
+            df[f"first_{entity}"] = first
 
     # sequence within the day: gaps, sessions, overlaps
     # Plays starting in the same second: longest first, as the dbt model orders them.

@@ -41,10 +41,13 @@ entity_events as (
 
 ),
 
+-- From new_context_days - 1 days before the window: a country and a platform first played then
+-- are still new in it. Every other use matches a day of the window.
 first_seen as (
 
     select * from {{ ref('int_user_entities_first_seen') }}
-    where {{ in_listen_window('first_listen_date') }}
+    where first_listen_date >= {{ listen_window_start() }} - {{ var('new_context_days') - 1 }}
+        and first_listen_date < {{ listen_window_end() }}
 
 ),
 
@@ -57,14 +60,12 @@ new_context_pairs as (
         countries.entity_id as country,
         platforms.entity_id as platform,
         countries.first_listen_date
-    from {{ ref('int_user_entities_first_seen') }} as countries
-    inner join {{ ref('int_user_entities_first_seen') }} as platforms
+    from first_seen as countries
+    inner join first_seen as platforms
         on countries.user_id = platforms.user_id
         and countries.first_listen_date = platforms.first_listen_date
     where countries.entity_type = 'country'
         and platforms.entity_type = 'platform'
-        and countries.first_listen_date >= {{ listen_window_start() }} - {{ var('new_context_days') - 1 }}
-        and countries.first_listen_date < {{ listen_window_end() }}
 
 ),
 
