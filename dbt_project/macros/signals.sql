@@ -93,6 +93,11 @@
     {%- endif -%}
 {%- endmacro %}
 
+{# A local clock hour (0-24) as reason text: "09:00". #}
+{% macro clock_hour_for_reason(expression) -%}
+    lpad(cast({{ expression }} as varchar), 2, '0') || ':00'
+{%- endmacro %}
+
 {# A count and its noun as reason text: "1 play", "3 plays". #}
 {% macro count_with_noun(expression, singular, plural) -%}
     cast({{ expression }} as varchar) || case when {{ expression }} = 1 then ' {{ singular }}' else ' {{ plural }}' end

@@ -20,6 +20,7 @@
 #}
 
 {%- set signals = deviation_signals() %}
+{%- set play_count_signal = signals | selectattr('metric', 'equalto', 'play_count') | first %}
 {%- set history_frame = 'over (partition by user_id order by day_number rows between '
     ~ var('baseline_window_days') ~ ' preceding and 1 preceding)' %}
 
@@ -137,10 +138,61 @@ baselines as (
 
 ),
 
+-- A day still running when the data ends is compared with the same hours of the baseline days:
+-- the plays before its observed hour on each of them (zero on a day whose plays all came later).
+-- Such days are few (the data's last day, west of UTC), so they are matched to their history directly.
+incomplete_days as (
+
+    select user_id, listen_date, observed_until_hour
+    from {{ ref('user_day_features') }}
+    where {{ in_listen_window() }}
+        and observed_until_hour < 24
+
+),
+
+history_plays_before_hour as (
+
+    select
+        incomplete_days.user_id,
+        incomplete_days.listen_date,
+        day_hours.listen_date as history_date,
+        sum(
+            case when day_hours.local_hour < incomplete_days.observed_until_hour then day_hours.play_count else 0 end
+        ) as play_count
+    from incomplete_days
+    inner join {{ ref('int_user_day_hours') }} as day_hours
+        on incomplete_days.user_id = day_hours.user_id
+        and day_hours.listen_date >= {{ dbt.dateadd('day', -(var('baseline_window_days') | int), 'incomplete_days.listen_date') }}
+        and day_hours.listen_date < incomplete_days.listen_date
+    where day_hours.listen_date >= {{ history_window_start() }}
+        and day_hours.listen_date < {{ listen_window_end() }}
+    group by incomplete_days.user_id, incomplete_days.listen_date, day_hours.listen_date
+
+),
+
+usual_so_far as (
+
+    select
+        user_id,
+        listen_date,
+        {{ quantile('play_count', 0.5) }} as usual_play_count_so_far,
+        {{ quantile('play_count', play_count_signal.light_day_quantile) }} as light_day_play_count_so_far
+    from history_plays_before_hour
+    group by user_id, listen_date
+
+),
+
 final as (
 
-    select * from baselines
-    where {{ in_listen_window() }}
+    select
+        baselines.*,
+        usual_so_far.usual_play_count_so_far,
+        usual_so_far.light_day_play_count_so_far
+    from baselines
+    left join usual_so_far
+        on baselines.user_id = usual_so_far.user_id
+        and baselines.listen_date = usual_so_far.listen_date
+    where {{ in_listen_window('baselines.listen_date') }}
 
 )
 

@@ -18,7 +18,7 @@ window_events as (
 
     {{ recomputed_plays([
         'user_id', 'listen_date', 'timezone', 'local_hour', 'ms_played', 'play_seconds', 'is_skipped',
-        'played_at_abroad',
+        'played_at_abroad', 'plays_known_until',
     ]) }}
 
 ),
@@ -360,7 +360,8 @@ daily as (
             end
         ) as night_share,
         avg(case when played_at_abroad is not null then 1.0 else 0.0 end) as abroad_play_share,
-        count(distinct cast(floor(play_seconds) as bigint)) as distinct_play_lengths
+        count(distinct cast(floor(play_seconds) as bigint)) as distinct_play_lengths,
+        max(plays_known_until) as plays_known_until
     from window_events
     group by user_id, listen_date
 
@@ -373,6 +374,12 @@ final as (
         daily.listen_date,
         daily.timezone,
         daily.play_count,
+        -- The day's plays are all in up to this local clock hour: 24 once the day is over; on a day
+        -- still running when the data ends, the later hours' plays have not arrived yet.
+        case
+            when cast({{ to_local_timestamp('daily.plays_known_until', 'daily.timezone') }} as date) > daily.listen_date then 24
+            else cast(extract(hour from {{ to_local_timestamp('daily.plays_known_until', 'daily.timezone') }}) as integer)
+        end as observed_until_hour,
         daily.minutes_played,
         top_entities.distinct_tracks,
         top_entities.distinct_artists,

@@ -64,6 +64,11 @@ raw_deviations as (
         features.*,
         baselines.baseline_days,
         baselines.light_day_play_count,
+        baselines.usual_play_count_so_far,
+        baselines.light_day_play_count_so_far,
+        -- What the user has usually played by this hour of the day: the whole day's once it is over.
+        coalesce(baselines.usual_play_count_so_far, baselines.usual_play_count) as expected_play_count,
+        coalesce(baselines.light_day_play_count_so_far, baselines.light_day_play_count) as expected_light_day_play_count,
         baselines.continues_previous_day_session,
         {%- for signal in signals %}
         baselines.usual_{{ signal.metric }},
@@ -102,7 +107,7 @@ population_day_effects as (
         case
             when count(raw_z_play_count) >= {{ var('min_users_for_day_effect') }}
                 then least(
-                    {{ quantile('case when raw_z_play_count is not null then play_count * 1.0 / nullif(usual_play_count, 0) end', 0.5) }},
+                    {{ quantile('case when raw_z_play_count is not null then play_count * 1.0 / nullif(expected_play_count, 0) end', 0.5) }},
                     1
                 )
             else 1
@@ -202,9 +207,9 @@ signals as (
         coalesce(metronomic_play_count >= {{ var('min_metronomic_plays') }}, false) as is_machine_timed,
         coalesce(
             {{ has_rule_baseline }}
-                and usual_play_count >= {{ var('min_usual_plays_for_collapse') }}
-                and play_count <= {{ var('volume_collapse_share') }} * usual_play_count * day_play_count_ratio
-                and play_count <= {{ var('volume_collapse_light_day_share') }} * light_day_play_count * day_play_count_ratio
+                and expected_play_count >= {{ var('min_usual_plays_for_collapse') }}
+                and play_count <= {{ var('volume_collapse_share') }} * expected_play_count * day_play_count_ratio
+                and play_count <= {{ var('volume_collapse_light_day_share') }} * expected_light_day_play_count * day_play_count_ratio
                 -- A day spent abroad explains a quiet day (a flight, a day split by the time shift).
                 and abroad_play_share < 0.5
                 -- So does a day whose only plays are the tail of the previous night's session.
@@ -289,6 +294,9 @@ final as (
         {{ signal.metric }}_z,
         {%- endfor %}
         light_day_play_count,
+        observed_until_hour,
+        usual_play_count_so_far,
+        light_day_play_count_so_far,
         {%- for family in families %}
         is_{{ family }}_signal,
         {%- endfor %}
@@ -307,6 +315,11 @@ final as (
             case when is_{{ signal.metric }}_deviation then {{ signal_reason_sql(signal) }} end,
             {%- endfor %}
             case
+                when is_volume_collapse and observed_until_hour < 24
+                    then 'near silent so far: ' || {{ count_with_noun('play_count', 'play', 'plays') }} || ' by '
+                        || {{ clock_hour_for_reason('observed_until_hour') }} || ' vs usual '
+                        || {{ format_for_reason('expected_play_count', 'count') }} || ' and '
+                        || {{ format_for_reason('expected_light_day_play_count', 'count') }} || ' on light days by then'
                 when is_volume_collapse and not is_play_count_deviation
                     then 'near silent: ' || {{ count_with_noun('play_count', 'play', 'plays') }} || ' vs usual '
                         || {{ format_for_reason('usual_play_count', 'count') }} || ' and '

@@ -154,8 +154,12 @@ final as (
         *,
         cast(played_at_local as date) as listen_date,
         cast(extract(hour from coalesce(played_at_abroad, played_at_local)) as integer) as local_hour,
-        started_epoch_seconds + play_seconds as ended_epoch_seconds
+        started_epoch_seconds + play_seconds as ended_epoch_seconds,
+        -- The same for every play: a local day ending after it is not over yet in the data (the
+        -- last day of an export, or of a daily run for the users west of UTC).
+        {{ dbt.dateadd('hour', 'window_span.last_hour_number + 1', "cast('1970-01-01' as timestamp)") }} as plays_known_until
     from localised
+    cross join window_span
 
 )
 
