@@ -40,7 +40,7 @@ SIMPLE_FEATURES = [
 DERIVED_FEATURES = [
     "longest_session_minutes", "new_track_share", "new_artist_share", "top_artist_share", "country_count",
     "platform_count", "new_country_count", "new_platform_count", "inter_play_gap_cv", "distinct_play_length_share",
-    "overlapping_play_share", "unusual_hour_share", "abroad_play_share", "new_context_age_days",
+    "overlapping_play_share", "unusual_hour_share", "abroad_play_share", "new_context_age_days", "observed_until_hour",
 ]
 
 
@@ -105,15 +105,14 @@ def localise(events: pd.DataFrame, users: pd.DataFrame) -> pd.DataFrame:
 
 
 def window(df: pd.DataFrame, start: date, end: date) -> pd.DataFrame:
-    """The plays a dbt run over UTC partitions [start, end) sees: local days [start - 1, end)."""
+    """The plays a dbt run over UTC partitions [start, end) sees: local days [start - 1, end), and
+    when they are known until (the hour after the latest play it reads)."""
     ts = lambda d: pd.Timestamp(d)  # noqa: E731
-    keep = (
-        (df["played_at"] >= ts(start - timedelta(days=2)))
-        & (df["played_at"] < ts(end + timedelta(days=1)))
-        & (df["listen_date"] >= ts(start - timedelta(days=1)))
-        & (df["listen_date"] < ts(end))
-    )
-    return df.loc[keep]
+    read = (df["played_at"] >= ts(start - timedelta(days=2))) & (df["played_at"] < ts(end + timedelta(days=1)))
+    keep = read & (df["listen_date"] >= ts(start - timedelta(days=1))) & (df["listen_date"] < ts(end))
+    df = df.loc[keep].copy()
+    df["plays_known_until"] = df["played_at"].max().floor("h") + pd.Timedelta(hours=1) if keep.any() else pd.NaT
+    return df
 
 
 def user_day_features(df: pd.DataFrame, v: dict) -> pd.DataFrame:
@@ -183,6 +182,14 @@ def user_day_features(df: pd.DataFrame, v: dict) -> pd.DataFrame:
     daily["top_artist_share"] = df.groupby(keys + ["artist_id"]).size().groupby(level=[0, 1]).max() / daily["play_count"]
     daily["longest_session_minutes"] = longest
 
+    # the local clock hour up to which the day's plays are all in: 24 once the day is over
+    known_until = df["plays_known_until"].iloc[0] if len(df) else pd.NaT
+    known_local = daily["timezone"].map(
+        {zone: known_until.tz_localize("UTC").tz_convert(zone).tz_localize(None) for zone in daily["timezone"].unique()}
+    )
+    day = daily.index.get_level_values("listen_date")
+    daily["observed_until_hour"] = np.where(known_local.dt.normalize() > day, 24, known_local.dt.hour)
+
     # new countries / platforms: entities whose first day is this day
     for entity, column in [("country", "new_country_count"), ("platform", "new_platform_count")]:
         firsts = df.loc[df[f"is_new_{entity}"], keys + [entity]].drop_duplicates()
@@ -209,7 +216,12 @@ def user_day_features(df: pd.DataFrame, v: dict) -> pd.DataFrame:
     return daily.reset_index()
 
 
-def user_day_baselines(features: pd.DataFrame, signals: list[dict], v: dict) -> pd.DataFrame:
+def user_day_hours(df: pd.DataFrame) -> pd.DataFrame:
+    """Plays per user, local day and local hour (int_user_day_hours)."""
+    return df.groupby(["user_id", "listen_date", "local_hour"]).size().rename("play_count").reset_index()
+
+
+def user_day_baselines(features: pd.DataFrame, day_hours: pd.DataFrame, signals: list[dict], v: dict) -> pd.DataFrame:
     """Cell 3: point-in-time rolling median and IQR/1.349 over the previous N days (user_day_baselines)."""
     metrics = [s["metric"] for s in signals]
     f = features.sort_values(["user_id", "listen_date"]).set_index("listen_date")
@@ -241,7 +253,21 @@ def user_day_baselines(features: pd.DataFrame, signals: list[dict], v: dict) -> 
     for s in signals:
         if s["light_day_quantile"]:
             baselines[f"light_day_{s['metric']}"] = roll[s["metric"]].quantile(s["light_day_quantile"])
-    return baselines.reset_index()
+    # A day not over in the data: the same statistics of the baseline days' plays before its observed hour.
+    incomplete = features.loc[features["observed_until_hour"] < 24, ["user_id", "listen_date", "observed_until_hour"]]
+    history = incomplete.merge(day_hours, on="user_id", suffixes=("", "_history"))
+    history = history[
+        (history["listen_date_history"] < history["listen_date"])
+        & (history["listen_date_history"] >= history["listen_date"] - pd.Timedelta(days=v["baseline_window_days"]))
+    ]
+    history["plays_before"] = history["play_count"].where(history["local_hour"] < history["observed_until_hour"], 0)
+    per_day = history.groupby(["user_id", "listen_date", "listen_date_history"])["plays_before"].sum().groupby(level=[0, 1])
+    light_day_quantile = next(s["light_day_quantile"] for s in signals if s["metric"] == "play_count")
+    so_far = pd.DataFrame({
+        "usual_play_count_so_far": per_day.median(),
+        "light_day_play_count_so_far": per_day.quantile(light_day_quantile),
+    })
+    return baselines.join(so_far).reset_index()
 
 
 def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals: list[dict], v: dict) -> pd.DataFrame:
@@ -262,8 +288,11 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
     centred = df[raw_z] - shift.reindex(df["listen_date"]).to_numpy()
     spread = (1.4826 * centred.abs().groupby(df["listen_date"]).median()).where(enough, 1.0)
     deviations = centred / spread.reindex(df["listen_date"]).clip(lower=1.0).to_numpy()
+    # What the user usually has played by the day's observed hour: the whole day's once it is over.
+    expected = df["usual_play_count_so_far"].fillna(df["usual_play_count"])
+    expected_light_day = df["light_day_play_count_so_far"].fillna(df["light_day_play_count"])
     # The collapse reads the day's median share of the usual play count (at most 1; 1 with too few users).
-    play_share = (df["play_count"] / df["usual_play_count"].where(df["usual_play_count"] != 0)).where(
+    play_share = (df["play_count"] / expected.where(expected != 0)).where(
         df["raw_z_play_count"].notna()
     )
     day_play_ratio = play_share.groupby(df["listen_date"]).median().where(enough["raw_z_play_count"], 1.0).fillna(1.0).clip(upper=1.0)
@@ -302,9 +331,9 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
     # substantial volume collapsing.
     volume_collapse = (
         has_baseline
-        & (df["usual_play_count"] >= v["min_usual_plays_for_collapse"])
-        & (df["play_count"] <= v["volume_collapse_share"] * df["usual_play_count"] * day_play_ratio)
-        & (df["play_count"] <= v["volume_collapse_light_day_share"] * df["light_day_play_count"] * day_play_ratio)
+        & (expected >= v["min_usual_plays_for_collapse"])
+        & (df["play_count"] <= v["volume_collapse_share"] * expected * day_play_ratio)
+        & (df["play_count"] <= v["volume_collapse_light_day_share"] * expected_light_day * day_play_ratio)
         & (df["abroad_play_share"] < 0.5)
         & ~df["continues_previous_day_session"]
     ).fillna(False)
@@ -336,10 +365,11 @@ def run_reference(events: pd.DataFrame, users: pd.DataFrame, start: date, end: d
     seconds["localise"] = time.perf_counter() - t
     t = time.perf_counter()
     features = user_day_features(df, v)
+    day_hours = user_day_hours(df)
     del df
     seconds["features"] = time.perf_counter() - t
     t = time.perf_counter()
-    baselines = user_day_baselines(features, signals, v)
+    baselines = user_day_baselines(features, day_hours, signals, v)
     seconds["baselines"] = time.perf_counter() - t
     t = time.perf_counter()
     flags = user_day_rule_flags(features, baselines, signals, v)
