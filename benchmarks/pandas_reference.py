@@ -22,9 +22,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
-from ml.signals import deviation_signals
+from ml.signals import dbt_var_defaults, deviation_signals
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
 
@@ -45,12 +44,6 @@ DERIVED_FEATURES = [
 
 
 # --------------------------------------------------------------------------- configuration
-
-
-def dbt_vars() -> dict:
-    """The var defaults of dbt_project.yml."""
-    with open(DBT_PROJECT_DIR / "dbt_project.yml") as handle:
-        return yaml.safe_load(handle)["vars"]
 
 
 def _scale(signal: dict, values):
@@ -358,7 +351,7 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
 
 def run_reference(events: pd.DataFrame, users: pd.DataFrame, start: date, end: date) -> ReferenceResult:
     """The whole notebook on events of the UTC partitions [start, end). Timings per cell in ``seconds``."""
-    v, signals = dbt_vars(), list(deviation_signals())
+    v, signals = dbt_var_defaults(), list(deviation_signals())
     seconds = {}
     t = time.perf_counter()
     df = window(localise(events, users), start, end)

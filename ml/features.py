@@ -98,7 +98,7 @@ _ABSOLUTE: tuple[Feature, ...] = (
     Feature("log_minutes_played", "minutes_played", "marathons: more listening time than a person has"),
     Feature("log_longest_session_minutes", "longest_session_minutes", "hours without a break"),
     Feature("log_median_play_seconds", "median_play_seconds", "30-second farming keeps plays just over the royalty limit"),
-    Feature("short_play_share", "short_play_share", "share of plays under 40 s: skipping or farming"),
+    Feature("short_play_share", "short_play_share", "share of plays shorter than the dbt var short_play_seconds: skipping or farming"),
     Feature("skip_rate", "skip_rate", "skip storms"),
     Feature("night_share", "night_share", "listening while the user would be asleep"),
     Feature("active_hour_share", "active_hours", "active hours / 24: a person sleeps, a bot does not"),

@@ -9,6 +9,7 @@ import pandas as pd
 
 from ml.features import amount_only_departures, build_feature_matrix, feature_metrics, require_columns
 from ml.model import TrainedModel
+from ml.signals import dbt_var_defaults
 
 SCORE_COLUMNS = ["user_id", "listen_date", "ml_score", "ml_flag", "ml_drivers", "model_version"]
 
@@ -69,7 +70,7 @@ def _describe(feature: str, metric: str, row: pd.Series) -> str:
     if feature == "night_short_share":
         return (
             f"short plays at night: {format_metric('night_share', _value(row, 'night_share'))} of plays at night, "
-            f"{format_metric('short_play_share', _value(row, 'short_play_share'))} under 40 s"
+            f"{format_metric('short_play_share', _value(row, 'short_play_share'))} under {dbt_var_defaults()['short_play_seconds']} s"
         )
     if feature == "context_novelty_breadth":
         parts = [

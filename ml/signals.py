@@ -1,8 +1,9 @@
-"""The rules' deviation signals, read from the dbt project so that Python shares their definition.
+"""The rules' deviation signals and thresholds, read from the dbt project so that Python shares them.
 
 ``dbt_project/macros/signals.sql`` is the one place a signal's metric, family and thresholds are
-defined; the forest's features (which metrics form one family) and the pandas reference in
-``benchmarks/`` read them from there instead of keeping copies.
+defined, and ``dbt_project/dbt_project.yml``'s vars the one place their values are; the forest's
+features and explanations and the pandas reference in ``benchmarks/`` read them from there
+instead of keeping copies.
 """
 
 from __future__ import annotations
@@ -11,7 +12,10 @@ import re
 from functools import cache
 from pathlib import Path
 
-SIGNALS_MACRO = Path(__file__).resolve().parent.parent / "dbt_project" / "macros" / "signals.sql"
+import yaml
+
+DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
+SIGNALS_MACRO = DBT_PROJECT_DIR / "macros" / "signals.sql"
 
 _SIGNAL_PATTERN = re.compile(r"\{'metric':.*?\}")
 _FIELD_PATTERN = re.compile(r"'(\w+)':\s*(?:'([^']*)'|(true|false)|([0-9.]+))")
@@ -57,3 +61,10 @@ def deviation_signals() -> tuple[dict, ...]:
 def signal_families() -> dict[str, str]:
     """Map of each signal's metric to its family (volume, continuity, timing, ...)."""
     return {signal["metric"]: signal["family"] for signal in deviation_signals()}
+
+
+@cache
+def dbt_var_defaults() -> dict:
+    """The vars of ``dbt_project.yml`` with their default values."""
+    with open(DBT_PROJECT_DIR / "dbt_project.yml") as handle:
+        return yaml.safe_load(handle)["vars"]

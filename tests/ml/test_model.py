@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from ml.model import ModelFileError, load_latest_model, load_model, save_model, train_model
+import ml.scoring
 from ml.scoring import score_days
 
 
@@ -84,6 +85,16 @@ def test_drivers_are_words_not_column_names(planted):
     drivers = "; ".join(scores.loc[scores["ml_flag"], "ml_drivers"])
     assert drivers
     assert "_" not in drivers, drivers
+
+
+def test_short_plays_are_named_by_the_rules_threshold(planted, monkeypatch):
+    frame, rows = planted
+    model = train_model(frame)
+    night_short = score_days(model, frame)["ml_drivers"].iloc[rows].str.contains("short plays at night")
+    assert night_short.any()
+    monkeypatch.setattr(ml.scoring, "dbt_var_defaults", lambda: {"short_play_seconds": 33})
+    drivers = score_days(model, frame)["ml_drivers"].iloc[rows][night_short.to_numpy()]
+    assert drivers.str.contains("under 33 s").all(), drivers.tolist()
 
 
 def test_scores_have_the_contract_columns_and_dates(flags):
