@@ -29,6 +29,12 @@ BENIGN_LABELS_TABLE = "raw.benign_labels"
 #: Trailing days of user-days the model is trained on (the rules' baseline window).
 DEFAULT_WINDOW_DAYS = 28
 
+#: User-days the model is trained on at least: with fewer in the trailing window (a handful of
+#: listeners, one person's own export) the window reaches further back, as far as the history
+#: goes. Each tree draws 256 rows; a forest fitted on a month of one person (28 rows) scores every
+#: other day against that month alone.
+DEFAULT_MIN_TRAINING_ROWS = 1_000
+
 #: Days of user-days read at once when scoring and writing verdicts: reading a 90-day window of
 #: 40,000 users (3.6 M rows of rule flags) at once peaked at 6.7 GB.
 DAYS_PER_CHUNK = 7
@@ -54,18 +60,22 @@ def train_from_warehouse(
     *,
     through: date | None = None,
     window_days: int = DEFAULT_WINDOW_DAYS,
+    min_rows: int = DEFAULT_MIN_TRAINING_ROWS,
     model_dir: str | Path | None = None,
     **train_params,
 ) -> TrainedModel:
-    """Train on the trailing ``window_days`` of user-days ending with ``through`` (inclusive).
+    """Train on the trailing ``window_days`` of user-days ending with ``through`` (inclusive),
+    reaching further back when they hold fewer than ``min_rows`` user-days.
 
     Parameters
     ----------
     con : DuckDB connection
     through : date, optional
         Last ``listen_date`` used; default the latest day in ``analytics.user_day_rule_flags``.
-        The rows read are ``[through - window_days + 1, through + 1)``.
+        The rows read are ``[through - window_days + 1, through + 1)``, or from the latest day
+        that gives ``min_rows`` of them (the first day of the history when none does).
     window_days : int, default=28
+    min_rows : int, default=1000
     model_dir : path, optional
         When given, the model is saved there (see :func:`ml.model.save_model`).
     **train_params
@@ -89,13 +99,33 @@ def train_from_warehouse(
             raise ValueError(f"{FLAGS_TABLE} is empty: nothing to train on")
         through = pd.Timestamp(latest).date()
     end = through + timedelta(days=1)
-    frame = read_rule_flags(con, end - timedelta(days=window_days), end)
+    start = min(end - timedelta(days=window_days), _start_with_rows(con, end, min_rows) or end)
+    frame = read_rule_flags(con, start, end)
     if frame.empty:
-        raise ValueError(f"no user-days in {FLAGS_TABLE} for [{end - timedelta(days=window_days)}, {end})")
+        raise ValueError(f"no user-days in {FLAGS_TABLE} for [{start}, {end})")
     model = train_model(frame, **train_params)
     if model_dir is not None:
         save_model(model, model_dir)
     return model
+
+
+def _start_with_rows(con: duckdb.DuckDBPyConnection, end: date, min_rows: int) -> date | None:
+    """The latest day from which ``[day, end)`` holds ``min_rows`` user-days; the first day of the
+    history when it never does; None without history."""
+    found = read_frame(
+        con,
+        f"""
+        select coalesce(max(listen_date) filter (where rows_since >= ?), min(listen_date)) as start
+        from (
+            select listen_date, sum(count(*)) over (order by listen_date desc) as rows_since
+            from {FLAGS_TABLE}
+            where listen_date < ?
+            group by listen_date
+        )
+        """,
+        [min_rows, end],
+    )["start"].iloc[0]
+    return None if pd.isna(found) else pd.Timestamp(found).date()
 
 
 def score_window_to_warehouse(

@@ -13,7 +13,14 @@ from dagster_dbt import DbtCliResource, dbt_assets, get_asset_key_for_model
 
 from ml.evaluation import evaluation_markdown
 from ml.model import load_latest_model
-from ml.pipeline import evaluate_warehouse, score_window_to_warehouse, train_from_warehouse, write_verdicts
+from ml.pipeline import (
+    DEFAULT_MIN_TRAINING_ROWS,
+    DEFAULT_WINDOW_DAYS,
+    evaluate_warehouse,
+    score_window_to_warehouse,
+    train_from_warehouse,
+    write_verdicts,
+)
 from ml.verdicts import top_anomalies_markdown, verdict_summary
 from orchestration.dbt import dbt_project
 from orchestration.partitions import (
@@ -118,22 +125,26 @@ RULE_FLAGS_KEY = get_asset_key_for_model([listening_dbt_models], "user_day_rule_
 class TrainingConfig(dg.Config):
     """How the Isolation Forest is trained."""
 
-    window_days: int = 28
+    window_days: int = DEFAULT_WINDOW_DAYS
+    min_rows: int = DEFAULT_MIN_TRAINING_ROWS
 
 
 @dg.asset(
     deps=[RULE_FLAGS_KEY],
     group_name=DETECTION_GROUP,
     description=(
-        "Isolation Forest trained with a fixed seed on the latest `window_days` of user-days, "
-        "persisted beside the warehouse with a version; retrained weekly."
+        "Isolation Forest trained with a fixed seed on the latest `window_days` of user-days (further "
+        "back when they hold fewer than `min_rows`), persisted beside the warehouse with a version; "
+        "retrained weekly."
     ),
 )
 def isolation_forest_model(
     context: dg.AssetExecutionContext, config: TrainingConfig, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
     with warehouse.connect() as con:
-        model = train_from_warehouse(con, through=None, window_days=config.window_days, model_dir=warehouse.model_directory)
+        model = train_from_warehouse(
+            con, through=None, window_days=config.window_days, min_rows=config.min_rows, model_dir=warehouse.model_directory
+        )
     return dg.MaterializeResult(
         metadata={
             "model_version": model.version,

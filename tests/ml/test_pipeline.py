@@ -64,9 +64,22 @@ def test_rerunning_a_window_replaces_it(con, tmp_path):
 
 
 def test_training_window_reads_only_the_trailing_days(con):
-    model = pipeline.train_from_warehouse(con, window_days=7)
+    model = pipeline.train_from_warehouse(con, window_days=7, min_rows=40 * 7)
     assert (model.trained_from, model.trained_through) == (date(2024, 1, 14), date(2024, 1, 20))
     assert model.n_training_rows == 40 * 7
+
+
+def test_too_few_user_days_reach_back_until_there_are_enough(con):
+    # 40 users a day: 500 user-days need 13 days.
+    model = pipeline.train_from_warehouse(con, window_days=7, min_rows=500)
+    assert (model.trained_from, model.trained_through) == (date(2024, 1, 8), date(2024, 1, 20))
+    assert model.n_training_rows == 40 * 13
+
+
+def test_a_history_shorter_than_the_minimum_is_used_whole(con):
+    model = pipeline.train_from_warehouse(con, window_days=7, min_rows=10_000)
+    assert (model.trained_from, model.trained_through) == (date(2024, 1, 1), date(2024, 1, 20))
+    assert model.n_training_rows == 40 * 20
 
 
 def test_evaluation_without_labels_is_none(con, tmp_path):
