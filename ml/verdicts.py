@@ -22,11 +22,17 @@ VERDICT_COLUMNS = [
     "is_anomaly",
     "reasons",
     "model_version",
+    # Beyond the contract: below 24 the day was still running when the data ended, and the next
+    # run's verdict replaces this one.
+    "observed_until_hour",
 ]
 
 VERDICTS = ("normal", "rule_only", "ml_only", "both")
 
-FLAG_COLUMNS = ("user_id", "listen_date", "baseline_days", "rule_flag", "rule_signal_count", "rule_signals", "rule_reasons")
+FLAG_COLUMNS = (
+    "user_id", "listen_date", "observed_until_hour", "baseline_days", "rule_flag", "rule_signal_count", "rule_signals",
+    "rule_reasons",
+)
 SCORE_COLUMNS = ("user_id", "listen_date", "ml_score", "ml_flag", "ml_drivers", "model_version")
 
 NORMAL_REASON = "within usual pattern"
@@ -81,7 +87,7 @@ def build_verdicts(flags: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
 
     Returns
     -------
-    verdicts : DataFrame of shape (n_days, 12)
+    verdicts : DataFrame of shape (n_days, 13)
         :data:`VERDICT_COLUMNS`, one row per ``flags`` row, in ``flags`` order. ``verdict`` is
         ``normal``, ``rule_only``, ``ml_only`` or ``both``; ``is_anomaly`` is ``verdict !=
         'normal'``; ``reasons`` puts the rule reasons first, then the model's drivers, each with
@@ -123,6 +129,7 @@ def build_verdicts(flags: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
             "is_anomaly": verdict != "normal",
             "reasons": np.array(reasons, dtype=object),
             "model_version": merged["model_version"].astype(object).where(merged["model_version"].notna(), None).to_numpy(),
+            "observed_until_hour": pd.to_numeric(merged["observed_until_hour"], errors="coerce").astype("Int64").to_numpy(),
         },
         columns=VERDICT_COLUMNS,
     )

@@ -27,6 +27,7 @@ VERDICT_COLUMNS = [
     "is_anomaly",
     "reasons",
     "model_version",
+    "observed_until_hour",
 ]
 
 RUN = ["run", "--population", "120", "--days", "35", "--seed", "11"]
@@ -83,6 +84,10 @@ def test_verdicts_follow_the_contract(finished_runs):
     assert len(flagged) > 0
     assert flagged["reasons"].str.contains(r"\d").all(), "every flagged day's reasons carry numbers"
     assert verdicts["model_version"].notna().all()
+    # Only the window's last local day can still have been running when the data ended (west of UTC).
+    last_day = verdicts["listen_date"].max()
+    assert (verdicts.loc[verdicts["listen_date"] < last_day, "observed_until_hour"] == 24).all()
+    assert (verdicts.loc[verdicts["listen_date"] == last_day, "observed_until_hour"] < 24).any()
 
 
 def test_every_active_user_day_gets_exactly_one_verdict(finished_runs):

@@ -118,7 +118,9 @@ def replace_date_window(
     """Replace the rows of ``table`` whose ``date_column`` lies in ``[start, end)`` with ``frame``.
 
     The table is created from ``frame``'s columns on first write; an empty frame has no column
-    types to create it from, so it only clears the window of an existing table. Returns rows written.
+    types to create it from, so it only clears the window of an existing table. A column the frame
+    has and the table lacks (a table written by an older version) is added, null in the rows
+    outside the window until they are rewritten. Returns rows written.
     """
     if frame.empty and not table_exists(con, table):
         return 0
@@ -127,6 +129,10 @@ def replace_date_window(
         with transaction(con):
             if not table_exists(con, table):
                 con.execute(f"create table {table} as select * from incoming_frame limit 0")
+            existing = {row[0] for row in con.execute(f"describe {table}").fetchall()}
+            for name, column_type, *_ in con.execute("describe incoming_frame").fetchall():
+                if name not in existing:
+                    con.execute(f'alter table {table} add column "{name}" {column_type}')
             con.execute(f"delete from {table} where {date_column} >= ? and {date_column} < ?", [start, end])
             con.execute(f"insert into {table} by name select * from incoming_frame")
     finally:

@@ -60,6 +60,7 @@ def make_flags(n_users: int = 60, n_days: int = 20, *, seed: int = 0, start: dat
     frame["rule_signals"] = ""
     frame["rule_flag"] = False
     frame["rule_reasons"] = ""
+    frame["observed_until_hour"] = 24
     return frame
 
 

@@ -18,6 +18,7 @@ def flags() -> pd.DataFrame:
         {
             "user_id": ["normal", "rules", "model", "both", "unscored"],
             "listen_date": [DAY] * 5,
+            "observed_until_hour": [24, 24, 24, 16, 24],
             "baseline_days": [20, 20, 2, 20, 20],
             "is_cold_start": [False, False, True, False, False],
             "rule_flag": [False, True, False, True, False],
@@ -50,6 +51,12 @@ def test_every_verdict_kind_comes_from_its_flags(flags, scores):
     assert list(verdicts.columns) == VERDICT_COLUMNS
     assert verdicts["verdict"].tolist() == ["normal", "rule_only", "ml_only", "both", "normal"]
     assert verdicts["is_anomaly"].tolist() == [False, True, True, True, False]
+
+
+def test_a_day_still_running_says_until_when_it_is_observed(flags, scores):
+    verdicts = build_verdicts(flags, scores).set_index("user_id")
+    assert verdicts.loc["both", "observed_until_hour"] == 16
+    assert (verdicts.drop(index="both")["observed_until_hour"] == 24).all()
 
 
 def test_an_unscored_day_keeps_its_rule_verdict_without_a_score(flags, scores):

@@ -96,6 +96,20 @@ def test_date_window_replacement_creates_then_replaces(warehouse_file):
     assert con.execute("select user_id, score from analytics.scores order by 1").fetchall() == [("a", 1.0), ("b", 5.0)]
 
 
+def test_a_column_new_to_the_table_is_added_and_null_outside_the_window(warehouse_file):
+    import pandas as pd
+
+    con = connect(warehouse_file)
+    frame = pd.DataFrame({"user_id": ["a", "b"], "listen_date": [date(2024, 1, 1), date(2024, 1, 2)], "score": [1.0, 2.0]})
+    replace_date_window(con, "analytics.scores", frame, date(2024, 1, 1), date(2024, 1, 3))
+    newer = frame.iloc[1:].assign(hours=pd.array([16], dtype="Int64"))
+    replace_date_window(con, "analytics.scores", newer, date(2024, 1, 2), date(2024, 1, 3))
+    assert con.execute("select user_id, score, hours from analytics.scores order by 1").fetchall() == [
+        ("a", 1.0, None),
+        ("b", 2.0, 16),
+    ]
+
+
 def test_a_second_writer_gets_a_clear_lock_error(warehouse_file):
     import subprocess
     import sys
