@@ -10,6 +10,7 @@ from typing import Any
 
 import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets, get_asset_key_for_model
+from pydantic import Field
 
 from ml.evaluation import evaluation_markdown
 from ml.model import load_latest_model
@@ -125,8 +126,11 @@ RULE_FLAGS_KEY = get_asset_key_for_model([listening_dbt_models], "user_day_rule_
 class TrainingConfig(dg.Config):
     """How the Isolation Forest is trained."""
 
-    window_days: int = DEFAULT_WINDOW_DAYS
-    min_rows: int = DEFAULT_MIN_TRAINING_ROWS
+    window_days: int = Field(default=DEFAULT_WINDOW_DAYS, description="Trailing days of user-days to train on.")
+    min_rows: int = Field(
+        default=DEFAULT_MIN_TRAINING_ROWS,
+        description="User-days to train on at least: with fewer in the window, it reaches further back.",
+    )
 
 
 @dg.asset(
