@@ -374,12 +374,15 @@ final as (
         daily.listen_date,
         daily.timezone,
         daily.play_count,
-        -- The day's plays are all in up to this local clock hour: 24 once the day is over; on a day
-        -- still running when the data ends, the later hours' plays have not arrived yet.
-        case
-            when cast({{ to_local_timestamp('daily.plays_known_until', 'daily.timezone') }} as date) > daily.listen_date then 24
-            else cast(extract(hour from {{ to_local_timestamp('daily.plays_known_until', 'daily.timezone') }}) as integer)
-        end as observed_until_hour,
+        -- The day's plays are all in up to this local clock hour: the whole clock hours from the
+        -- day's midnight to when the plays are known until, 24 once the day is over; on a day still
+        -- running when the data ends, the later hours' plays have not arrived yet.
+        cast(
+            least(
+                {{ dbt.datediff('daily.listen_date', to_local_timestamp('daily.plays_known_until', 'daily.timezone'), 'hour') }},
+                24
+            ) as integer
+        ) as observed_until_hour,
         daily.minutes_played,
         top_entities.distinct_tracks,
         top_entities.distinct_artists,
