@@ -124,6 +124,7 @@ def _materialize(p: dict, asset_names: tuple[str, ...], first: date | None, last
     from orchestration.resources import ListeningSourceResource, WarehouseResource
 
     from orchestration import definitions
+    from orchestration.partitions import partition_range_tags
 
     all_assets = [*definitions.defs.assets, *definitions.defs.asset_checks]
     dbt_resource = definitions.defs.resources["dbt"]
@@ -136,12 +137,7 @@ def _materialize(p: dict, asset_names: tuple[str, ...], first: date | None, last
         ),
         "dbt": dbt_resource,
     }
-    tags = {}
-    if first is not None:
-        tags = {
-            "dagster/asset_partition_range_start": first.isoformat(),
-            "dagster/asset_partition_range_end": last.isoformat(),
-        }
+    tags = partition_range_tags(first, last) if first is not None else {}
     instance = dg.DagsterInstance.get()
     runs_before = instance.get_runs_count()
     started = time.perf_counter()

@@ -180,6 +180,7 @@ def run_pipeline(path: Path, source, *, verbose: bool) -> bool:
     import dagster as dg
 
     from orchestration.dbt import prepare_manifest
+    from orchestration.partitions import partition_range_tags
 
     _say(f"warehouse: {path}")
     prepare_manifest()
@@ -211,14 +212,7 @@ def run_pipeline(path: Path, source, *, verbose: bool) -> bool:
         stage_started = time.perf_counter()
         window_text = f" for UTC days {start} to {end - timedelta(days=1)}" if stage.partitioned else ""
         _say(f"[{number}/{len(stages)}] {stage.title}{window_text} ...")
-        tags = (
-            {
-                "dagster/asset_partition_range_start": start.isoformat(),
-                "dagster/asset_partition_range_end": (end - timedelta(days=1)).isoformat(),
-            }
-            if stage.partitioned
-            else {}
-        )
+        tags = partition_range_tags(start, end - timedelta(days=1)) if stage.partitioned else {}
         # dagster-dbt copies every line of dbt's log to stdout; without --verbose the stage lines are the progress.
         with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sys.stdout if verbose else sink):
             dg.materialize(

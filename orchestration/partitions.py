@@ -24,6 +24,12 @@ def dbt_vars(start: date, end: date) -> dict[str, str]:
     return {"start_date": start.isoformat(), "end_date": end.isoformat()}
 
 
+def partition_range_tags(first: date, last: date) -> dict[str, str]:
+    """Run tags that make one Dagster run materialise the daily partitions ``first`` to ``last``
+    (both inclusive): a backfill in one run when every selected asset has a single-run policy."""
+    return {"dagster/asset_partition_range_start": first.isoformat(), "dagster/asset_partition_range_end": last.isoformat()}
+
+
 def days_per_build(plays_per_day: float, max_plays_per_build: int, max_days: int) -> int:
     """How many days one dbt build may take so that it reads at most ``max_plays_per_build`` plays."""
     if plays_per_day <= 0:

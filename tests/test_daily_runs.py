@@ -28,6 +28,7 @@ def _materialise_events_and_dbt(warehouse: Path, first_day: date, last_day: date
     import dagster as dg
 
     from orchestration import assets, definitions
+    from orchestration.partitions import partition_range_tags
     from orchestration.resources import ListeningSourceResource, WarehouseResource
 
     source = ListeningSourceResource(n_users=40, n_days=DAYS, start_date=START.isoformat(), seed=5)
@@ -40,10 +41,7 @@ def _materialise_events_and_dbt(warehouse: Path, first_day: date, last_day: date
                 "source": source,
                 "dbt": definitions.defs.resources["dbt"],
             },
-            tags={
-                "dagster/asset_partition_range_start": first_day.isoformat(),
-                "dagster/asset_partition_range_end": last_day.isoformat(),
-            },
+            tags=partition_range_tags(first_day, last_day),
         )
     assert result.success
 
