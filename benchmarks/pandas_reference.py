@@ -18,14 +18,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ml.signals import dbt_var_defaults, deviation_signals
-
-DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
+from ml.signals import DBT_PROJECT_DIR, dbt_var_defaults, deviation_signals
 
 EVENT_COLUMNS = [
     "event_id", "user_id", "played_at", "ms_played", "track_id", "artist_id", "skipped", "platform", "country",

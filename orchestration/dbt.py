@@ -14,9 +14,8 @@ from pathlib import Path
 
 from dagster_dbt import DbtProject
 
+from ml.signals import DBT_PROJECT_DIR
 from warehouse.paths import WAREHOUSE_ENV_VAR, warehouse_path
-
-DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
 
 # The dbt installed beside this interpreter, so nothing depends on the virtual environment being activated.
 DBT_EXECUTABLE = str(Path(sys.executable).with_name("dbt"))
