@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dagster as dg
-from dagster_dbt import DbtCliResource
 
 from orchestration.assets import (
     detection_evaluation,
@@ -15,7 +14,7 @@ from orchestration.assets import (
     user_day_verdicts,
 )
 from orchestration.checks import one_verdict_per_user_day, verdicts_agree_with_detectors
-from orchestration.dbt import DBT_EXECUTABLE, dbt_project
+from orchestration.dbt import DBT_EXECUTABLE, ListeningDbtCliResource, dbt_project
 from orchestration.resources import ListeningSourceResource, WarehouseResource
 
 dbt_project.prepare_if_dev()
@@ -63,6 +62,6 @@ defs = dg.Definitions(
     resources={
         "warehouse": WarehouseResource(),
         "source": ListeningSourceResource(),
-        "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE),
+        "dbt": ListeningDbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE),
     },
 )

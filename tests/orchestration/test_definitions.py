@@ -64,3 +64,20 @@ def test_dbt_tests_surface_as_asset_checks(defs):
     graph = defs.resolve_asset_graph()
     check_assets = {key.asset_key.to_user_string() for key in graph.asset_check_keys}
     assert {"user_day_features", "user_day_rule_flags", "user_day_verdicts"} <= check_assets
+
+
+def test_the_dbt_resource_reports_the_executables_version_without_running_it():
+    import subprocess
+
+    from dagster_dbt import DbtCliResource
+
+    from orchestration.dbt import DBT_EXECUTABLE, ListeningDbtCliResource, dbt_project
+
+    # The overrides replace private methods of the pinned dagster-dbt: an upgrade that renames them
+    # must fail here, not silently bring back the start-up cost.
+    assert callable(getattr(DbtCliResource, "_initialize_dbt_core_adapter", None))
+    assert "_cli_version" in vars(DbtCliResource)
+    resource = ListeningDbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE)
+    printed = subprocess.run([DBT_EXECUTABLE, "--version"], capture_output=True, text=True, check=True).stdout
+    assert f"installed: {resource._cli_version}" in printed
+    assert resource._initialize_dbt_core_adapter(["build"]) is None
