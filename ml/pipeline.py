@@ -6,6 +6,7 @@ window (through :func:`warehouse.store.replace_date_window`), so re-running a wi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -13,9 +14,10 @@ import duckdb
 import pandas as pd
 
 from ml.evaluation import evaluate_detection
+from ml.features import REQUIRED_COLUMNS
 from ml.model import TrainedModel, save_model, train_model
-from ml.scoring import SCORE_COLUMNS, score_days
-from ml.verdicts import VERDICT_COLUMNS, build_verdicts
+from ml.scoring import SCORE_COLUMNS, score_days, scored_columns
+from ml.verdicts import FLAG_COLUMNS, OPTIONAL_FLAG_COLUMNS, VERDICT_COLUMNS, build_verdicts
 from warehouse.store import read_frame, replace_date_window, table_exists
 from warehouse.windows import day_chunks
 
@@ -45,12 +47,22 @@ def _require_table(con: duckdb.DuckDBPyConnection, table: str) -> None:
         raise ValueError(f"{table} does not exist yet: build it first (dbt build / materialise its asset)")
 
 
-def read_rule_flags(con: duckdb.DuckDBPyConnection, start: date, end: date) -> pd.DataFrame:
-    """Rows of ``analytics.user_day_rule_flags`` with ``listen_date`` in ``[start, end)``."""
+def read_rule_flags(
+    con: duckdb.DuckDBPyConnection, start: date, end: date, columns: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """Rows of ``analytics.user_day_rule_flags`` with ``listen_date`` in ``[start, end)``.
+
+    With ``columns``, only those of them the table has: a step reads what it uses (the table is
+    wide, and its text columns cost most of a read), and names what is missing itself.
+    """
     _require_table(con, FLAGS_TABLE)
+    selected = "*"
+    if columns is not None:
+        present = {row[0] for row in con.execute(f"describe {FLAGS_TABLE}").fetchall()}
+        selected = ", ".join(f'"{name}"' for name in dict.fromkeys(columns) if name in present)
     return read_frame(
         con,
-        f"select * from {FLAGS_TABLE} where listen_date >= ? and listen_date < ? order by user_id, listen_date",
+        f"select {selected} from {FLAGS_TABLE} where listen_date >= ? and listen_date < ? order by user_id, listen_date",
         [start, end],
     )
 
@@ -100,7 +112,7 @@ def train_from_warehouse(
         through = pd.Timestamp(latest).date()
     end = through + timedelta(days=1)
     start = min(end - timedelta(days=window_days), _start_with_rows(con, end, min_rows) or end)
-    frame = read_rule_flags(con, start, end)
+    frame = read_rule_flags(con, start, end, REQUIRED_COLUMNS)
     if frame.empty:
         raise ValueError(f"no user-days in {FLAGS_TABLE} for [{start}, {end})")
     model = train_model(frame, **train_params)
@@ -137,7 +149,7 @@ def score_window_to_warehouse(
     """
     written = []
     for chunk_start, chunk_end in day_chunks(start, end, DAYS_PER_CHUNK):
-        flags = read_rule_flags(con, chunk_start, chunk_end)
+        flags = read_rule_flags(con, chunk_start, chunk_end, scored_columns())
         scores = score_days(model, flags) if not flags.empty else pd.DataFrame(columns=SCORE_COLUMNS)
         replace_date_window(con, SCORES_TABLE, scores, chunk_start, chunk_end)
         written.append(scores)
@@ -153,7 +165,7 @@ def write_verdicts(con: duckdb.DuckDBPyConnection, start: date, end: date) -> pd
     written = []
     scored = table_exists(con, SCORES_TABLE)
     for chunk_start, chunk_end in day_chunks(start, end, DAYS_PER_CHUNK):
-        flags = read_rule_flags(con, chunk_start, chunk_end)
+        flags = read_rule_flags(con, chunk_start, chunk_end, FLAG_COLUMNS + OPTIONAL_FLAG_COLUMNS)
         if scored:
             scores = read_frame(
                 con, f"select * from {SCORES_TABLE} where listen_date >= ? and listen_date < ?", [chunk_start, chunk_end]

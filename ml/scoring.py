@@ -7,7 +7,14 @@ import math
 import numpy as np
 import pandas as pd
 
-from ml.features import amount_only_departures, build_feature_matrix, feature_metrics, require_columns
+from ml.features import (
+    BASELINED_METRICS,
+    REQUIRED_COLUMNS,
+    amount_only_departures,
+    build_feature_matrix,
+    feature_metrics,
+    require_columns,
+)
 from ml.model import TrainedModel
 from ml.signals import dbt_var_defaults
 
@@ -62,11 +69,18 @@ def format_metric(metric: str, value: object) -> str:
     return f"{number:.0%}"
 
 
-def _value(row: pd.Series, column: str) -> object:
-    return row[column] if column in row.index else None
+def scored_columns() -> tuple[str, ...]:
+    """Columns of the rule flags that scoring reads: the features' inputs, and the day's and the
+    usual value of every metric a driver can name."""
+    named = [*feature_metrics().values(), *(f"usual_{m}" for m in BASELINED_METRICS)]
+    return tuple(dict.fromkeys([*REQUIRED_COLUMNS, *named]))
 
 
-def _describe(feature: str, metric: str, row: pd.Series) -> str:
+def _value(row: dict, column: str) -> object:
+    return row.get(column)
+
+
+def _describe(feature: str, metric: str, row: dict) -> str:
     if feature == "night_short_share":
         return (
             f"short plays at night: {format_metric('night_share', _value(row, 'night_share'))} of plays at night, "
@@ -111,7 +125,7 @@ def explain(model: TrainedModel, X: np.ndarray, rows: pd.DataFrame, n_drivers: i
     metrics = feature_metrics()
     standardized = np.abs((X - model.feature_center) / model.feature_scale)
     texts = []
-    for i, (_, row) in enumerate(rows.iterrows()):
+    for i, row in enumerate(rows.to_dict("records")):
         fragments, seen = [], set()
         for j in np.argsort(-standardized[i], kind="stable"):
             feature = model.feature_names[j]

@@ -33,6 +33,8 @@ FLAG_COLUMNS = (
     "user_id", "listen_date", "observed_until_hour", "baseline_days", "rule_flag", "rule_signal_count", "rule_signals",
     "rule_reasons",
 )
+#: Read when present: whether the rules abstained for want of baseline days (else derived from them).
+OPTIONAL_FLAG_COLUMNS = ("is_cold_start",)
 SCORE_COLUMNS = ("user_id", "listen_date", "ml_score", "ml_flag", "ml_drivers", "model_version")
 
 NORMAL_REASON = "within usual pattern"
@@ -59,8 +61,6 @@ def _text(value: object) -> str:
 def _reason(
     verdict: str, rule_signals: str, rule_reasons: str, ml_score: float, drivers: str, baseline_days: int, cold: bool
 ) -> str:
-    if verdict == "normal":
-        return NORMAL_REASON
     parts = []
     if verdict in ("rule_only", "both"):
         head = f"Rules ({rule_signals.replace(',', ', ')})" if rule_signals else "Rules"
@@ -109,10 +109,18 @@ def build_verdicts(flags: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
         cold = as_bool(flags["is_cold_start"])
     else:
         cold = (baseline_days < MIN_BASELINE_DAYS).to_numpy()
-    reasons = [
+    reasons = np.full(len(merged), NORMAL_REASON, dtype=object)
+    flagged = np.flatnonzero(verdict != "normal")
+    reasons[flagged] = [
         _reason(v, s, _text(rr), float(score) if pd.notna(score) else float("nan"), _text(d), int(b), bool(c))
         for v, s, rr, score, d, b, c in zip(
-            verdict, rule_signals, merged["rule_reasons"], merged["ml_score"], merged["ml_drivers"], baseline_days, cold
+            verdict[flagged],
+            rule_signals.to_numpy()[flagged],
+            merged["rule_reasons"].to_numpy()[flagged],
+            merged["ml_score"].to_numpy()[flagged],
+            merged["ml_drivers"].to_numpy()[flagged],
+            baseline_days.to_numpy()[flagged],
+            cold[flagged],
         )
     ]
     return pd.DataFrame(
@@ -127,7 +135,7 @@ def build_verdicts(flags: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
             "ml_flag": ml_flag,
             "verdict": verdict,
             "is_anomaly": verdict != "normal",
-            "reasons": np.array(reasons, dtype=object),
+            "reasons": reasons,
             "model_version": merged["model_version"].astype(object).where(merged["model_version"].notna(), None).to_numpy(),
             "observed_until_hour": pd.to_numeric(merged["observed_until_hour"], errors="coerce").astype("Int64").to_numpy(),
         },

@@ -7,7 +7,9 @@ import pandas as pd
 import pytest
 
 from ml import pipeline
-from ml.model import load_latest_model
+from ml.model import load_latest_model, train_model
+from ml.scoring import score_days
+from ml.verdicts import build_verdicts
 from warehouse.connection import connect
 from warehouse.store import ensure_raw_tables, read_frame
 
@@ -61,6 +63,27 @@ def test_rerunning_a_window_replaces_it(con, tmp_path):
         assert read_frame(con, f"select count(*) as n from {table}")["n"].iloc[0] == 800
     n_eval = read_frame(con, "select count(*) as n from analytics.detection_evaluation")["n"].iloc[0]
     assert n_eval == len(pipeline.evaluate_warehouse(con))
+
+
+def test_each_step_reads_only_the_columns_it_uses_and_writes_what_every_column_gives(con, tmp_path):
+    con.execute(
+        "update analytics.user_day_rule_flags set rule_flag = true, rule_signal_count = 2, "
+        "rule_signals = 'volume,timing', rule_reasons = 'plays: 90 vs usual 30' where user_id in ('u000', 'u003')"
+    )
+    model, scores, verdicts, _ = _run(con, tmp_path / "models")
+    every_column = pipeline.read_rule_flags(con, date(2024, 1, 1), date(2024, 1, 21))
+    assert train_model(every_column).version == model.version
+    by_day = ["listen_date", "user_id"]
+    expected_scores = score_days(model, every_column)
+    assert expected_scores["ml_drivers"].str.contains(" vs usual ").any()
+    pd.testing.assert_frame_equal(
+        scores.sort_values(by_day, ignore_index=True), expected_scores.sort_values(by_day, ignore_index=True)
+    )
+    expected_verdicts = build_verdicts(every_column, expected_scores)
+    assert set(expected_verdicts["verdict"]) == {"normal", "rule_only", "ml_only", "both"}
+    pd.testing.assert_frame_equal(
+        verdicts.sort_values(by_day, ignore_index=True), expected_verdicts.sort_values(by_day, ignore_index=True)
+    )
 
 
 def test_training_window_reads_only_the_trailing_days(con):
