@@ -76,29 +76,25 @@ def scored_columns() -> tuple[str, ...]:
     return tuple(dict.fromkeys([*REQUIRED_COLUMNS, *named]))
 
 
-def _value(row: dict, column: str) -> object:
-    return row.get(column)
-
-
 def _describe(feature: str, metric: str, row: dict) -> str:
     if feature == "night_short_share":
         return (
-            f"short plays at night: {format_metric('night_share', _value(row, 'night_share'))} of plays at night, "
-            f"{format_metric('short_play_share', _value(row, 'short_play_share'))} under {dbt_var_defaults()['short_play_seconds']} s"
+            f"short plays at night: {format_metric('night_share', row.get('night_share'))} of plays at night, "
+            f"{format_metric('short_play_share', row.get('short_play_share'))} under {dbt_var_defaults()['short_play_seconds']} s"
         )
     if feature == "context_novelty_breadth":
         parts = [
-            f"{format_metric(c, _value(row, c))} {one if float(_value(row, c)) == 1 else many}"
+            f"{format_metric(c, row.get(c))} {one if float(row.get(c)) == 1 else many}"
             for c, one, many in (
                 ("new_country_count", "new country", "new countries"),
                 ("new_platform_count", "new platform", "new platforms"),
             )
-            if pd.notna(_value(row, c)) and float(_value(row, c)) > 0
+            if pd.notna(row.get(c)) and float(row.get(c)) > 0
         ]
-        parts.append(f"plays of new artists {format_metric('new_artist_share', _value(row, 'new_artist_share'))}")
+        parts.append(f"plays of new artists {format_metric('new_artist_share', row.get('new_artist_share'))}")
         return "new context: " + ", ".join(parts)
-    text = f"{_METRIC_WORDS.get(metric, metric.replace('_', ' '))}: {format_metric(metric, _value(row, metric))}"
-    usual = _value(row, f"usual_{metric}")
+    text = f"{_METRIC_WORDS.get(metric, metric.replace('_', ' '))}: {format_metric(metric, row.get(metric))}"
+    usual = row.get(f"usual_{metric}")
     if usual is not None and pd.notna(usual):
         text += f" vs usual {format_metric(metric, usual)}"
     return text
