@@ -18,7 +18,7 @@ from ml.features import REQUIRED_COLUMNS
 from ml.model import TrainedModel, save_model, train_model
 from ml.scoring import SCORE_COLUMNS, score_days, scored_columns
 from ml.verdicts import FLAG_COLUMNS, OPTIONAL_FLAG_COLUMNS, VERDICT_COLUMNS, build_verdicts
-from warehouse.store import read_frame, replace_date_window, table_exists
+from warehouse.store import read_frame, replace_date_window, table_columns, table_exists
 from warehouse.windows import day_chunks
 
 FLAGS_TABLE = "analytics.user_day_rule_flags"
@@ -58,7 +58,7 @@ def read_rule_flags(
     _require_table(con, FLAGS_TABLE)
     selected = "*"
     if columns is not None:
-        present = {row[0] for row in con.execute(f"describe {FLAGS_TABLE}").fetchall()}
+        present = set(table_columns(con, FLAGS_TABLE))
         selected = ", ".join(f'"{name}"' for name in dict.fromkeys(columns) if name in present)
     return read_frame(
         con,

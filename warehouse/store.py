@@ -106,6 +106,11 @@ def table_exists(con: duckdb.DuckDBPyConnection, qualified_name: str) -> bool:
     return bool(found and found[0])
 
 
+def table_columns(con: duckdb.DuckDBPyConnection, qualified_name: str) -> list[str]:
+    """Names of the columns of ``schema.table``, in table order."""
+    return [row[0] for row in con.execute(f"describe {qualified_name}").fetchall()]
+
+
 def replace_date_window(
     con: duckdb.DuckDBPyConnection,
     table: str,
@@ -129,7 +134,7 @@ def replace_date_window(
         with transaction(con):
             if not table_exists(con, table):
                 con.execute(f"create table {table} as select * from incoming_frame limit 0")
-            existing = {row[0] for row in con.execute(f"describe {table}").fetchall()}
+            existing = set(table_columns(con, table))
             for name, column_type, *_ in con.execute("describe incoming_frame").fetchall():
                 if name not in existing:
                     con.execute(f'alter table {table} add column "{name}" {column_type}')
