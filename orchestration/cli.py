@@ -76,7 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--events", help="your own events: a file, folder, glob or .zip (canonical CSV/Parquet or Spotify export); default: simulate")
     run.add_argument("--users", dest="users_file", help="users file with user_id and timezone, for --events")
     run.add_argument("--user-id", help="user id for a single person's Spotify export (default: its folder name)")
-    run.add_argument("--timezone", help="IANA zone assumed where no users file gives one (default UTC)")
+    run.add_argument(
+        "--timezone",
+        help="IANA zone assumed where no users file gives one (default UTC), or from-country: the main zone of the country most of the user's plays come from",
+    )
     run.add_argument("--pseudonymize", metavar="SALT", help="replace user ids with hashes salted with SALT")
     run.add_argument("--start", type=_iso_date, help=f"first simulated UTC day (default {defaults.start_date})")
     run.add_argument("--days", type=_positive_int, help=f"number of simulated days (default {defaults.n_days})")

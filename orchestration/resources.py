@@ -42,7 +42,13 @@ class ListeningSourceResource(dg.ConfigurableResource):
     events_path: str = Field(default="", description="Events file, folder, glob or .zip; empty means the simulator.")
     users_path: str = Field(default="", description="Optional users file (user_id, timezone).")
     user_id: str = Field(default="", description="User id for a single person's Spotify export (default: the folder name).")
-    timezone: str = Field(default="", description="IANA zone assumed where no users file gives one (default UTC).")
+    timezone: str = Field(
+        default="",
+        description=(
+            "IANA zone assumed where no users file gives one (default UTC), or `from-country`: the main zone "
+            "of the country most of the user's plays come from."
+        ),
+    )
     pseudonymize_salt: str = Field(default="", description="When set, user ids are replaced by salted hashes.")
     n_users: int = Field(default=_SIMULATION_DEFAULTS.n_users, description="Simulated population size.")
     n_days: int = Field(default=_SIMULATION_DEFAULTS.n_days, description="Simulated period length in days.")

@@ -12,6 +12,8 @@ from pathlib import Path
 WAREHOUSE_ENV_VAR = "LISTENING_WAREHOUSE"
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_WAREHOUSE_PATH = REPOSITORY_ROOT / "warehouse" / "listening_anomalies.duckdb"
+#: Every IANA zone with its country and whether it is the country's main zone (a dbt seed, also read by the loader).
+COUNTRY_TIME_ZONES_PATH = REPOSITORY_ROOT / "dbt_project" / "seeds" / "time_zone_countries.csv"
 
 
 def warehouse_path() -> Path:

@@ -10,6 +10,6 @@ histories, as files, folders, globs or zips; see docs/loading.md.
 
 from warehouse.loaders.errors import LoadError
 from warehouse.loaders.load import load_files
-from warehouse.loaders.options import LoadOptions, LoadReport
+from warehouse.loaders.options import ZONE_FROM_COUNTRY, LoadOptions, LoadReport
 
-__all__ = ["LoadError", "LoadOptions", "LoadReport", "load_files"]
+__all__ = ["ZONE_FROM_COUNTRY", "LoadError", "LoadOptions", "LoadReport", "load_files"]

@@ -15,7 +15,7 @@ from warehouse.connection import transaction
 from warehouse.contract import DEFAULT_TIMEZONE, DERIVED_EVENT_ID_SQL
 from warehouse.loaders import sources
 from warehouse.loaders.errors import LoadError
-from warehouse.loaders.options import LoadOptions, LoadReport
+from warehouse.loaders.options import ZONE_FROM_COUNTRY, LoadOptions, LoadReport
 from warehouse.loaders.staging import (
     STAGED_EVENTS,
     STAGED_USERS,
@@ -26,8 +26,8 @@ from warehouse.loaders.staging import (
     stage_spotify,
     stage_users,
 )
-from warehouse.store import ensure_raw_tables
-from warehouse.store import table_exists
+from warehouse.paths import COUNTRY_TIME_ZONES_PATH
+from warehouse.store import ensure_raw_tables, table_exists
 
 MAX_MS_PLAYED = 24 * 60 * 60 * 1000
 NON_MUSIC_PREFIX = "not a music play"
@@ -207,13 +207,13 @@ def _validate_events(con: duckdb.DuckDBPyConnection, salt: str | None, now: date
     )
 
 
-def _option_zone(con: duckdb.DuckDBPyConnection, options: LoadOptions, zones: set[str]) -> str:
+def _option_zone(options: LoadOptions, zones: set[str]) -> str:
     if options.timezone is None:
         return DEFAULT_TIMEZONE
-    if options.timezone not in zones:
+    if options.timezone not in zones | {ZONE_FROM_COUNTRY}:
         raise LoadError(
-            f"timezone option {options.timezone!r} is not a known IANA time zone name "
-            "(examples: Europe/Berlin, America/New_York, UTC)"
+            f"timezone option {options.timezone!r} is neither a known IANA time zone name "
+            f"(examples: Europe/Berlin, America/New_York, UTC) nor {ZONE_FROM_COUNTRY}"
         )
     return options.timezone
 
@@ -231,7 +231,7 @@ def load_files(
     :class:`LoadError` and leaves the warehouse as it was.
     """
     zones = valid_timezones(con)
-    assumed_zone = _option_zone(con, options, zones)
+    assumed_zone = _option_zone(options, zones)
     salt = options.pseudonymize_salt
     report = LoadReport(load_id=uuid.uuid4().hex)
     now = datetime.now(dt_timezone.utc).replace(tzinfo=None)
@@ -256,7 +256,7 @@ def load_files(
             _validate_users(con, zones, salt)
             _validate_events(con, salt, now)
             _fill_report(con, report, assumed_zone)
-            _write(con, report, assumed_zone)
+            _write(con, report)
         finally:
             drop_staging(con, _TEMP_TABLES)
     return report
@@ -292,10 +292,51 @@ def _fill_report(con: duckdb.DuckDBPyConnection, report: LoadReport, assumed_zon
         order by 1
         """
     ).fetchall()
-    report.assumed_timezones = {user: assumed_zone for (user,) in rows}
+    users = [user for (user,) in rows]
+    if assumed_zone == ZONE_FROM_COUNTRY:
+        report.assumed_timezones = _zones_from_country(con, users)
+        report.zones_from_country = True
+    else:
+        report.assumed_timezones = {user: assumed_zone for user in users}
 
 
-def _write(con: duckdb.DuckDBPyConnection, report: LoadReport, assumed_zone: str) -> None:
+def _zones_from_country(con: duckdb.DuckDBPyConnection, users: list[str]) -> dict[str, str]:
+    """Each user's zone: the main zone of the country (among those with one) most of their loaded plays come from.
+
+    A tie goes to the first country code alphabetically; a user none of whose plays names a country
+    with a known zone gets UTC.
+    """
+    con.register("_ld_zone_users", pa.table({"user_id": pa.array(users, pa.string())}))
+    try:
+        rows = con.execute(
+            """
+            with plays_by_country as (
+                select user_id, upper(country) as country_code, count(*) as plays
+                from _ld_checked
+                where status <> 'quarantined' and country is not null
+                    and user_id in (select user_id from _ld_zone_users)
+                group by all
+            ),
+            main_zones as (
+                select country_code, time_zone
+                from read_csv(?, header = true, columns = {
+                    'time_zone': 'varchar', 'country_code': 'varchar', 'is_main_zone_of_country': 'boolean'
+                })
+                where is_main_zone_of_country
+            )
+            select plays_by_country.user_id, first(main_zones.time_zone order by plays desc, plays_by_country.country_code)
+            from plays_by_country
+            inner join main_zones using (country_code)
+            group by plays_by_country.user_id
+            """,
+            [str(COUNTRY_TIME_ZONES_PATH)],
+        ).fetchall()
+    finally:
+        con.unregister("_ld_zone_users")
+    return {user: DEFAULT_TIMEZONE for user in users} | dict(rows)
+
+
+def _write(con: duckdb.DuckDBPyConnection, report: LoadReport) -> None:
     load_id = report.load_id
     with transaction(con):
         ensure_raw_tables(con)
@@ -305,12 +346,12 @@ def _write(con: duckdb.DuckDBPyConnection, report: LoadReport, assumed_zone: str
             "select user_id, timezone from _ld_user_checked where is_kept"
         )
         if report.assumed_timezones:
-            con.register("_ld_assumed", pa.table({"user_id": list(report.assumed_timezones)}))
+            assumed = pa.table(
+                {"user_id": list(report.assumed_timezones), "timezone": list(report.assumed_timezones.values())}
+            )
+            con.register("_ld_assumed", assumed)
             try:
-                con.execute(
-                    "insert or ignore into raw.users (user_id, timezone) select user_id, ? from _ld_assumed",
-                    [assumed_zone],
-                )
+                con.execute("insert or ignore into raw.users (user_id, timezone) select user_id, timezone from _ld_assumed")
             finally:
                 con.unregister("_ld_assumed")
         report.users_written = con.execute(

@@ -5,13 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+#: The ``timezone`` option that reads each user's zone off the countries of their plays.
+ZONE_FROM_COUNTRY = "from-country"
+
 
 @dataclass(frozen=True)
 class LoadOptions:
     """How to read files that do not say everything themselves.
 
     ``user_id``: the person of a single-person Spotify export (default: the export's folder name).
-    ``timezone``: the IANA zone assumed for users no users file covers (default UTC).
+    ``timezone``: the IANA zone assumed for users no users file covers (default UTC), or
+    :data:`ZONE_FROM_COUNTRY`: for each such user, the main zone of the country most of their plays
+    come from (UTC when none of their plays names a country with a known zone).
     ``pseudonymize_salt``: when set, every user id is replaced by a salted hash (stable for the
     same salt), in events, users, quarantine and source names.
     """
@@ -40,6 +45,7 @@ class LoadReport:
     files_read: list[str] = field(default_factory=list)
     files_ignored: list[str] = field(default_factory=list)
     assumed_timezones: dict[str, str] = field(default_factory=dict)
+    zones_from_country: bool = False
     user_rows_read: int = 0
     user_rows_quarantined: int = 0
     users_written: int = 0
@@ -97,9 +103,16 @@ class LoadReport:
                 by_zone.setdefault(zone, []).append(user)
             for zone, users in sorted(by_zone.items()):
                 shown = ", ".join(users[:5]) + (f" and {len(users) - 5} more" if len(users) > 5 else "")
+                lines.append(f"time zone assumed: {zone} for {len(users)} user(s) without a users-file entry ({shown})")
+            if self.zones_from_country:
                 lines.append(
-                    f"time zone assumed: {zone} for {len(users)} user(s) without a users-file entry ({shown}); "
-                    "pass a users file or a timezone option to change it"
+                    "  each the main zone of the country most of the user's plays come from "
+                    "(UTC when no play names a country with a known zone)"
+                )
+            else:
+                lines.append(
+                    "  to change it: a users file, or the timezone option (an IANA zone, or "
+                    f"{ZONE_FROM_COUNTRY} for the main zone of the country most of each user's plays come from)"
                 )
         if self.first_played_at is not None:
             lines.append(f"loaded events span {self.first_date} to {self.last_date} (UTC)")
