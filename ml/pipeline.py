@@ -19,7 +19,7 @@ from ml.model import TrainedModel, save_model, train_model
 from ml.scoring import SCORE_COLUMNS, score_days, scored_columns
 from ml.verdicts import FLAG_COLUMNS, OPTIONAL_FLAG_COLUMNS, VERDICT_COLUMNS, build_verdicts
 from warehouse.store import read_frame, replace_date_window, table_columns, table_exists
-from warehouse.windows import day_chunks
+from warehouse.windows import day_chunks, days_per_chunk
 
 FLAGS_TABLE = "analytics.user_day_rule_flags"
 SCORES_TABLE = "analytics.user_day_ml_scores"
@@ -37,14 +37,27 @@ DEFAULT_WINDOW_DAYS = 28
 #: other day against that month alone.
 DEFAULT_MIN_TRAINING_ROWS = 1_000
 
-#: Days of user-days read at once when scoring and writing verdicts: reading a 90-day window of
-#: 40,000 users (3.6 M rows of rule flags) at once peaked at 6.7 GB.
-DAYS_PER_CHUNK = 7
+#: User-days read at once when scoring and writing verdicts: reading a 90-day window of 40,000 users
+#: (3.6 M rows of rule flags) at once peaked at 6.7 GB; this is a week of them. Fewer users read
+#: more days at once: a week at a time, one person's ten-year export would be 520 reads and writes.
+MAX_ROWS_PER_CHUNK = 280_000
 
 
 def _require_table(con: duckdb.DuckDBPyConnection, table: str) -> None:
     if not table_exists(con, table):
         raise ValueError(f"{table} does not exist yet: build it first (dbt build / materialise its asset)")
+
+
+def _user_day_chunks(con: duckdb.DuckDBPyConnection, start: date, end: date) -> list[tuple[date, date]]:
+    """``[start, end)`` cut into windows of at most :data:`MAX_ROWS_PER_CHUNK` rule-flag rows (at least a day each)."""
+    _require_table(con, FLAGS_TABLE)
+    days = (end - start).days
+    if days < 1:
+        return []
+    (rows,) = con.execute(
+        f"select count(*) from {FLAGS_TABLE} where listen_date >= ? and listen_date < ?", [start, end]
+    ).fetchone()
+    return day_chunks(start, end, days_per_chunk(rows / days, MAX_ROWS_PER_CHUNK, days))
 
 
 def read_rule_flags(
@@ -145,10 +158,11 @@ def score_window_to_warehouse(
 ) -> pd.DataFrame:
     """Score the user-days of ``[start, end)`` and replace that window of ``analytics.user_day_ml_scores``.
 
-    The rule flags are read a week at a time, and each week's scores written before the next is read.
+    The rule flags are read a few days at a time (:data:`MAX_ROWS_PER_CHUNK`), and each chunk's
+    scores written before the next is read.
     """
     written = []
-    for chunk_start, chunk_end in day_chunks(start, end, DAYS_PER_CHUNK):
+    for chunk_start, chunk_end in _user_day_chunks(con, start, end):
         flags = read_rule_flags(con, chunk_start, chunk_end, scored_columns())
         scores = score_days(model, flags) if not flags.empty else pd.DataFrame(columns=SCORE_COLUMNS)
         replace_date_window(con, SCORES_TABLE, scores, chunk_start, chunk_end)
@@ -160,11 +174,11 @@ def write_verdicts(con: duckdb.DuckDBPyConnection, start: date, end: date) -> pd
     """Join rule flags and ml scores of ``[start, end)`` and replace that window of ``analytics.user_day_verdicts``.
 
     Days not scored yet (no row in ``analytics.user_day_ml_scores``) get a verdict from the rules
-    alone. Like scoring, a week at a time.
+    alone. Like scoring, a few days at a time.
     """
     written = []
     scored = table_exists(con, SCORES_TABLE)
-    for chunk_start, chunk_end in day_chunks(start, end, DAYS_PER_CHUNK):
+    for chunk_start, chunk_end in _user_day_chunks(con, start, end):
         flags = read_rule_flags(con, chunk_start, chunk_end, FLAG_COLUMNS + OPTIONAL_FLAG_COLUMNS)
         if scored:
             scores = read_frame(

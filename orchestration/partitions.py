@@ -30,13 +30,6 @@ def partition_range_tags(first: date, last: date) -> dict[str, str]:
     return {"dagster/asset_partition_range_start": first.isoformat(), "dagster/asset_partition_range_end": last.isoformat()}
 
 
-def days_per_build(plays_per_day: float, max_plays_per_build: int, max_days: int) -> int:
-    """How many days one dbt build may take so that it reads at most ``max_plays_per_build`` plays."""
-    if plays_per_day <= 0:
-        return max_days
-    return int(min(max(max_plays_per_build // plays_per_day, 1), max_days))
-
-
 def listen_date_window(start: date, end: date) -> tuple[date, date]:
     """Local days ``[start - 1, end)`` recomputed for the UTC window ``[start, end)``.
 

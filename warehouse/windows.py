@@ -16,3 +16,10 @@ def day_chunks(start: date, end: date, days: int) -> list[tuple[date, date]]:
         chunks.append((chunk_start, chunk_end))
         chunk_start = chunk_end
     return chunks
+
+
+def days_per_chunk(rows_per_day: float, max_rows: int, max_days: int) -> int:
+    """How many days one chunk may take so that it holds at most ``max_rows`` rows (at least one day)."""
+    if rows_per_day <= 0:
+        return max_days
+    return int(min(max(max_rows // rows_per_day, 1), max_days))

@@ -86,6 +86,38 @@ def test_each_step_reads_only_the_columns_it_uses_and_writes_what_every_column_g
     )
 
 
+@pytest.mark.parametrize(
+    ("max_rows_per_chunk", "expected_reads"),
+    [
+        pytest.param(90, 10, id="40 user-days a day, 90 at a time: ten chunks of two days"),
+        pytest.param(pipeline.MAX_ROWS_PER_CHUNK, 1, id="a small population's whole window at once"),
+    ],
+)
+def test_scores_and_verdicts_do_not_depend_on_how_the_window_is_cut(
+    con, tmp_path, monkeypatch, max_rows_per_chunk, expected_reads
+):
+    model, whole_scores, whole_verdicts, _ = _run(con, tmp_path / "models")
+    read_windows = []
+    read_rule_flags = pipeline.read_rule_flags
+
+    def counted_read(connection, start, end, columns=None):
+        read_windows.append((start, end))
+        return read_rule_flags(connection, start, end, columns)
+
+    monkeypatch.setattr(pipeline, "read_rule_flags", counted_read)
+    monkeypatch.setattr(pipeline, "MAX_ROWS_PER_CHUNK", max_rows_per_chunk)
+    scores = pipeline.score_window_to_warehouse(con, model, date(2024, 1, 1), date(2024, 1, 21))
+    assert len(read_windows) == expected_reads
+    verdicts = pipeline.write_verdicts(con, date(2024, 1, 1), date(2024, 1, 21))
+    assert len(read_windows) == 2 * expected_reads
+    by_day = ["listen_date", "user_id"]
+    for written, whole in ((scores, whole_scores), (verdicts, whole_verdicts)):
+        pd.testing.assert_frame_equal(
+            written.sort_values(by_day, ignore_index=True), whole.sort_values(by_day, ignore_index=True)
+        )
+    assert read_frame(con, "select count(*) as n from analytics.user_day_verdicts")["n"].iloc[0] == 800
+
+
 def test_training_window_reads_only_the_trailing_days(con):
     model = pipeline.train_from_warehouse(con, window_days=7, min_rows=40 * 7)
     assert (model.trained_from, model.trained_through) == (date(2024, 1, 14), date(2024, 1, 20))

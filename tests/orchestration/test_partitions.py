@@ -31,18 +31,3 @@ def test_listen_window_starts_a_day_before_the_utc_window():
 def test_partition_dates_of_a_multi_day_time_window():
     window = dg.TimeWindow(datetime(2024, 3, 1), datetime(2024, 3, 4))
     assert partition_dates(window) == (date(2024, 3, 1), date(2024, 3, 4))
-
-
-@pytest.mark.parametrize(
-    ("plays_per_day", "expected"),
-    [
-        pytest.param(35_000, 90, id="a small population builds the whole range at once"),
-        pytest.param(355_000, 16, id="ten thousand users build about two weeks at a time"),
-        pytest.param(50_000_000, 1, id="a day larger than the budget is still built, alone"),
-        pytest.param(0, 90, id="an empty range is one build"),
-    ],
-)
-def test_days_per_build_keep_each_build_under_the_play_budget(plays_per_day, expected):
-    from orchestration.partitions import days_per_build
-
-    assert days_per_build(plays_per_day, max_plays_per_build=6_000_000, max_days=90) == expected

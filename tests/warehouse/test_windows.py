@@ -4,7 +4,7 @@ from datetime import date
 
 import pytest
 
-from warehouse.windows import day_chunks
+from warehouse.windows import day_chunks, days_per_chunk
 
 
 @pytest.mark.parametrize(
@@ -21,3 +21,16 @@ def test_day_chunks_cover_the_range_without_gaps_or_overlap(days, expected):
 def test_a_chunk_needs_at_least_one_day():
     with pytest.raises(ValueError, match="at least one day"):
         day_chunks(date(2024, 3, 1), date(2024, 3, 8), 0)
+
+
+@pytest.mark.parametrize(
+    ("rows_per_day", "expected"),
+    [
+        pytest.param(35_000, 90, id="a small population takes the whole range at once"),
+        pytest.param(355_000, 16, id="ten thousand users' plays take about two weeks at a time"),
+        pytest.param(50_000_000, 1, id="a day larger than the budget is still a chunk, alone"),
+        pytest.param(0, 90, id="an empty range is one chunk"),
+    ],
+)
+def test_days_per_chunk_keep_each_chunk_under_the_row_budget(rows_per_day, expected):
+    assert days_per_chunk(rows_per_day, max_rows=6_000_000, max_days=90) == expected
