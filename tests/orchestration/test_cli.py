@@ -3,7 +3,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from orchestration.cli import format_table, main, run_stages
+from orchestration.cli import format_table, long_range_note, main, run_stages
 
 
 @pytest.fixture
@@ -124,3 +124,18 @@ def test_a_file_without_the_evaluation_markers_is_left_alone(tmp_path, capsys):
     with pytest.raises(UsageError, match="no block"):
         replace_marked_block(readme, evaluation_block("default"), "| new |")
     assert readme.read_text() == "no markers here\n"
+
+
+@pytest.mark.parametrize(
+    ("days", "runs_kept", "noted"),
+    [
+        pytest.param(3_653, True, True, id="ten years kept in DAGSTER_HOME: say where the time goes"),
+        pytest.param(60, True, False, id="two months kept: nothing to say"),
+        pytest.param(3_653, False, False, id="ten years in memory: nothing to say"),
+    ],
+)
+def test_a_long_range_kept_in_dagster_home_is_announced(days, runs_kept, noted):
+    note = long_range_note(days, runs_kept)
+    assert (note is not None) == noted
+    if noted:
+        assert f"{days:,} daily partitions" in note and "DAGSTER_HOME" in note
