@@ -19,7 +19,7 @@ from ml.model import TrainedModel, save_model, train_model
 from ml.scoring import SCORE_COLUMNS, score_days, scored_columns
 from ml.verdicts import FLAG_COLUMNS, OPTIONAL_FLAG_COLUMNS, VERDICT_COLUMNS, build_verdicts
 from warehouse.store import read_frame, replace_date_window, table_columns, table_exists
-from warehouse.windows import day_chunks, days_per_chunk
+from warehouse.windows import budgeted_day_chunks
 
 FLAGS_TABLE = "analytics.user_day_rule_flags"
 SCORES_TABLE = "analytics.user_day_ml_scores"
@@ -57,7 +57,7 @@ def _user_day_chunks(con: duckdb.DuckDBPyConnection, start: date, end: date) -> 
     (rows,) = con.execute(
         f"select count(*) from {FLAGS_TABLE} where listen_date >= ? and listen_date < ?", [start, end]
     ).fetchone()
-    return day_chunks(start, end, days_per_chunk(rows / days, MAX_ROWS_PER_CHUNK, days))
+    return budgeted_day_chunks(start, end, rows / days, MAX_ROWS_PER_CHUNK)
 
 
 def read_rule_flags(

@@ -35,7 +35,7 @@ from warehouse.ingest import write_simulated_window
 from warehouse.loaders import LoadOptions, load_files
 from warehouse.paths import use_warehouse
 from warehouse.reports import plays_per_day
-from warehouse.windows import day_chunks, days_per_chunk
+from warehouse.windows import budgeted_day_chunks
 
 RAW_GROUP = "raw"
 DETECTION_GROUP = "detection"
@@ -106,7 +106,7 @@ def listening_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
     start, end = partition_dates(context.partition_time_window)
     with warehouse.connect(read_only=True) as con:
         per_day = plays_per_day(con, start, end)
-    chunks = day_chunks(start, end, days_per_chunk(per_day, DBT_MAX_PLAYS_PER_BUILD, (end - start).days))
+    chunks = budgeted_day_chunks(start, end, per_day, DBT_MAX_PLAYS_PER_BUILD)
     for chunk_start, chunk_end in chunks:
         arguments = ["build", "--vars", json.dumps(dbt_vars(chunk_start, chunk_end)), "--exclude", "test_type:unit"]
         invocation = dbt.cli(arguments, context=context)

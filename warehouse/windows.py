@@ -18,8 +18,11 @@ def day_chunks(start: date, end: date, days: int) -> list[tuple[date, date]]:
     return chunks
 
 
-def days_per_chunk(rows_per_day: float, max_rows: int, max_days: int) -> int:
-    """How many days one chunk may take so that it holds at most ``max_rows`` rows (at least one day)."""
-    if rows_per_day <= 0:
-        return max_days
-    return int(min(max(max_rows // rows_per_day, 1), max_days))
+def budgeted_day_chunks(start: date, end: date, rows_per_day: float, max_rows: int) -> list[tuple[date, date]]:
+    """``[start, end)`` cut into chunks of as many days as hold at most ``max_rows`` rows (at least one day each)."""
+    days = (end - start).days
+    if days < 1:
+        return []
+    if rows_per_day > 0:
+        days = int(min(max(max_rows // rows_per_day, 1), days))
+    return day_chunks(start, end, days)

@@ -4,7 +4,7 @@ from datetime import date
 
 import pytest
 
-from warehouse.windows import day_chunks, days_per_chunk
+from warehouse.windows import budgeted_day_chunks, day_chunks
 
 
 @pytest.mark.parametrize(
@@ -32,5 +32,11 @@ def test_a_chunk_needs_at_least_one_day():
         pytest.param(0, 90, id="an empty range is one chunk"),
     ],
 )
-def test_days_per_chunk_keep_each_chunk_under_the_row_budget(rows_per_day, expected):
-    assert days_per_chunk(rows_per_day, max_rows=6_000_000, max_days=90) == expected
+def test_budgeted_chunks_keep_each_chunk_under_the_row_budget(rows_per_day, expected):
+    start, end = date(2024, 1, 1), date(2024, 3, 31)  # 90 days
+    chunks = budgeted_day_chunks(start, end, rows_per_day, max_rows=6_000_000)
+    assert chunks == day_chunks(start, end, expected)
+
+
+def test_an_empty_range_has_no_chunks():
+    assert budgeted_day_chunks(date(2024, 3, 1), date(2024, 3, 1), 1_000, max_rows=6_000_000) == []
