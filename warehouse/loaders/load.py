@@ -306,34 +306,30 @@ def _zones_from_country(con: duckdb.DuckDBPyConnection, users: list[str]) -> dic
     A tie goes to the first country code alphabetically; a user none of whose plays names a country
     with a known zone gets UTC.
     """
-    con.register("_ld_zone_users", pa.table({"user_id": pa.array(users, pa.string())}))
-    try:
-        rows = con.execute(
-            """
-            with plays_by_country as (
-                select user_id, upper(country) as country_code, count(*) as plays
-                from _ld_checked
-                where status <> 'quarantined' and country is not null
-                    and user_id in (select user_id from _ld_zone_users)
-                group by all
-            ),
-            main_zones as (
-                select country_code, time_zone
-                from read_csv(?, header = true, columns = {
-                    'time_zone': 'varchar', 'country_code': 'varchar', 'is_main_zone_of_country': 'boolean'
-                })
-                where is_main_zone_of_country
-            )
-            select plays_by_country.user_id, first(main_zones.time_zone order by plays desc, plays_by_country.country_code)
-            from plays_by_country
-            inner join main_zones using (country_code)
-            group by plays_by_country.user_id
-            """,
-            [str(COUNTRY_TIME_ZONES_PATH)],
-        ).fetchall()
-    finally:
-        con.unregister("_ld_zone_users")
-    return {user: DEFAULT_TIMEZONE for user in users} | dict(rows)
+    rows = con.execute(
+        """
+        with plays_by_country as (
+            select user_id, upper(country) as country_code, count(*) as plays
+            from _ld_checked
+            where status <> 'quarantined' and country is not null
+            group by all
+        ),
+        main_zones as (
+            select country_code, time_zone
+            from read_csv(?, header = true, columns = {
+                'time_zone': 'varchar', 'country_code': 'varchar', 'is_main_zone_of_country': 'boolean'
+            })
+            where is_main_zone_of_country
+        )
+        select plays_by_country.user_id, first(main_zones.time_zone order by plays desc, plays_by_country.country_code)
+        from plays_by_country
+        inner join main_zones using (country_code)
+        group by plays_by_country.user_id
+        """,
+        [str(COUNTRY_TIME_ZONES_PATH)],
+    ).fetchall()
+    main_zones = dict(rows)
+    return {user: main_zones.get(user, DEFAULT_TIMEZONE) for user in users}
 
 
 def _write(con: duckdb.DuckDBPyConnection, report: LoadReport) -> None:
