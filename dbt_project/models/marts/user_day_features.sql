@@ -25,7 +25,10 @@ window_events as (
 
 play_times as (
 
-    {{ recomputed_plays(['user_id', 'listen_date', 'started_epoch_seconds', 'ended_epoch_seconds']) }}
+    {{ recomputed_plays([
+        'user_id', 'listen_date', 'started_epoch_seconds', 'ended_epoch_seconds', 'track_id',
+        'play_seconds < track_duration_ms / 1000.0 - 1 as is_cut_short',
+    ]) }}
 
 ),
 
@@ -122,6 +125,12 @@ sequenced as (
             as previous_interval_seconds,
         lag(ended_epoch_seconds - started_epoch_seconds) over in_order
             - lag(ended_epoch_seconds - started_epoch_seconds, 2) over in_order as previous_length_change_seconds,
+        coalesce(
+            lag(is_cut_short) over in_order
+                and lag(is_cut_short, 2) over in_order
+                and lag(track_id) over in_order <> lag(track_id, 2) over in_order,
+            false
+        ) as previous_plays_cut_short,
         max(ended_epoch_seconds) over (in_order rows between unbounded preceding and 1 preceding)
             as previous_plays_end_epoch_seconds
     from play_times
@@ -145,12 +154,20 @@ flagged as (
             else 0
         end as is_overlapping,
         -- On a schedule: this play starts the same interval (within a second) after the previous
-        -- one as that one did after its predecessor, although those two plays differed in length.
-        -- Back to back, a listener's intervals follow the lengths of the music; a schedule's don't.
+        -- one as that one did after its predecessor, although those two plays differed in length,
+        -- or were two different tracks both stopped before their end. Back to back, a listener's
+        -- intervals follow the lengths of the music, and where a listener stops a track varies;
+        -- a timer's don't.
         case
             when seconds_since_previous_start > 1
                 and abs(seconds_since_previous_start - previous_interval_seconds) <= 1
-                and abs(previous_length_change_seconds) > 1 then 1
+                and (
+                    abs(previous_length_change_seconds) > 1
+                    or (
+                        previous_plays_cut_short
+                        and seconds_since_previous_start >= {{ var('min_stopped_schedule_seconds') }}
+                    )
+                ) then 1
             else 0
         end as is_metronomic
     from sequenced

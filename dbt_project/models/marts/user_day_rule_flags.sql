@@ -15,7 +15,8 @@
   more than usual (two listeners at once), one track looping through most of the day for hours,
   plays started on a fixed schedule whatever their lengths (a machine's timing), and a volume
   collapse (a listener with a substantial usual volume near silent at home: far below the usual
-  count and far below the user's own light days, both measured against the population's day).
+  count and far below the user's own light days, both measured against the population's day, and
+  far outside the user's own day-to-day spread).
   Grain: one row per user_id and listen_date of user_day_features.
 
   Deviations are robust z-scores, (value - usual) / max(spread, floor), minus that day's median
@@ -210,6 +211,10 @@ signals as (
                 and expected_play_count >= {{ var('min_usual_plays_for_collapse') }}
                 and play_count <= {{ var('volume_collapse_share') }} * expected_play_count * day_play_count_ratio
                 and play_count <= {{ var('volume_collapse_light_day_share') }} * expected_light_day_play_count * day_play_count_ratio
+                -- Far outside the user's own day-to-day spread (a deviation, but without the minimum
+                -- change, which a listener of 20 plays cannot lose): a listener whose days swing
+                -- widely has near-silent days of their own.
+                and play_count_z <= -{{ z_threshold }}
                 -- A day spent abroad explains a quiet day (a flight, a day split by the time shift).
                 and abroad_play_share < 0.5
                 -- So does a day whose only plays are the tail of the previous night's session.
