@@ -18,7 +18,7 @@ ui: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/listening-anomalies ui $(ARGS)
 
 # Detection quality over three seeds of each simulation profile, written into README.md between its markers.
-evaluate: $(VENV)/.installed
+evaluate: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/listening-anomalies evaluate --readme README.md $(ARGS)
 	$(BIN)/listening-anomalies evaluate --profile gentle --readme README.md $(ARGS)
 
