@@ -10,8 +10,9 @@
   decisive signal fires on its own: one listener cannot produce it on an ordinary day, so it
   needs no second family. Decisive are several countries never seen before in one day (a trip
   brings one), a device never used before in a country never seen before (someone else's device
-  somewhere else: the classic sign of a taken-over account; still new the next day, var
-  new_context_days, when the two are played together again), streams overlapping each other far
+  somewhere else: the classic sign of a taken-over account; still new the next day when the two
+  are played together again, and for a week, var new_context_days, on a day that also has plays
+  from another country: the owner listening at home meanwhile), streams overlapping each other far
   more than usual (two listeners at once), one track looping through most of the day for hours,
   plays started on a fixed schedule whatever their lengths (a machine's timing), and a volume
   collapse (a listener with a substantial usual volume near silent at home: far below the usual
@@ -193,7 +194,10 @@ signals as (
             {{ country_hopping }}
                 -- Baseline days grow by at most one a day, so this many today means the device and
                 -- the country first appeared together on a day that had a baseline.
-                or baseline_days >= {{ var('min_baseline_days') }} + new_context_age_days,
+                or (
+                    baseline_days >= {{ var('min_baseline_days') }} + new_context_age_days
+                    and (new_context_age_days < {{ var('new_context_alone_days') }} or country_count >= 2)
+                ),
             false
         ) as is_new_context_deviation,
         coalesce({{ country_hopping }}, false) as is_country_hopping,
