@@ -25,7 +25,8 @@ import pandas as pd
 from ml.signals import DBT_PROJECT_DIR, dbt_var_defaults, deviation_signals
 
 EVENT_COLUMNS = [
-    "event_id", "user_id", "played_at", "ms_played", "track_id", "artist_id", "skipped", "platform", "country",
+    "event_id", "user_id", "played_at", "ms_played", "track_id", "artist_id", "track_duration_ms", "skipped",
+    "platform", "country",
 ]
 
 # Features compared with dbt's user_day_features by the sanity check.
@@ -125,12 +126,22 @@ def user_day_features(df: pd.DataFrame, v: dict) -> pd.DataFrame:
     df["prev_end"] = df.groupby(keys, sort=False)["latest_end"].shift()
     df["session_start"] = df["prev_end"].isna() | (df["started"] - df["prev_end"] > v["session_gap_minutes"] * 60)
     df["overlapping"] = df["prev_end"] > df["started"] + v["overlap_tolerance_seconds"]
-    # on a schedule: the same interval as the one before although the two plays before differ in length
+    # on a schedule: the same interval as the one before although the two plays before differ in
+    # length, or are different tracks both stopped before their end
     df["length"] = df["ended"] - df["started"]
+    df["cut_short"] = df["play_seconds"] < df["track_duration_ms"] / 1000.0 - 1
     g = df.groupby(keys, sort=False)
     previous_interval = g["gap"].shift()
     previous_length_change = g["length"].shift() - g["length"].shift(2)
-    df["metronomic"] = (df["gap"] > 1) & ((df["gap"] - previous_interval).abs() <= 1) & (previous_length_change.abs() > 1)
+    previous_plays_cut_short = (
+        g["cut_short"].shift(fill_value=False)
+        & g["cut_short"].shift(2, fill_value=False)
+        & (g["track_id"].shift() != g["track_id"].shift(2))
+    )
+    df["metronomic"] = (df["gap"] > 1) & ((df["gap"] - previous_interval).abs() <= 1) & (
+        (previous_length_change.abs() > 1)
+        | (previous_plays_cut_short & (df["gap"] >= v["min_stopped_schedule_seconds"]))
+    )
     df["session"] = df.groupby(keys, sort=False)["session_start"].cumsum()
     sessions = df.groupby(keys + ["session"]).agg(first=("started", "min"), last=("ended", "max"))
     sessions["minutes"] = (sessions["last"] - sessions["first"]) / 60.0
@@ -313,8 +324,12 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
         families[s["family"]] |= df[f"is_{m}_deviation"]
     # "Never seen before" needs some history (a day), not a baseline.
     country_hopping = (df["baseline_days"] >= 1) & (df["new_country_count"] >= v["min_new_countries"])
-    # Baseline days grow by at most one a day: the pair appeared on a day with a baseline.
-    new_context = country_hopping | (df["baseline_days"] >= v["min_baseline_days"] + df["new_context_age_days"])
+    # Baseline days grow by at most one a day: the pair appeared on a day with a baseline. Beyond
+    # new_context_alone_days, only beside plays from another country (the owner at home meanwhile).
+    new_context = country_hopping | (
+        (df["baseline_days"] >= v["min_baseline_days"] + df["new_context_age_days"])
+        & ((df["new_context_age_days"] < v["new_context_alone_days"]) | (df["country_count"] >= 2))
+    )
     families["context"] |= new_context
     # Decisive on their own: several new countries in one day or a new device in a new country,
     # overlapping streams, one track looping through the day, plays on a fixed schedule, or a
@@ -324,6 +339,7 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
         & (expected >= v["min_usual_plays_for_collapse"])
         & (df["play_count"] <= v["volume_collapse_share"] * expected * day_play_ratio)
         & (df["play_count"] <= v["volume_collapse_light_day_share"] * expected_light_day * day_play_ratio)
+        & (df["play_count_z"] <= -v["deviation_z_threshold"])  # far outside the user's own spread
         & (df["abroad_play_share"] < 0.5)
         & ~df["continues_previous_day_session"]
     ).fillna(False)

@@ -51,6 +51,7 @@ def test_pandas_reference_agrees_with_dbt_on_the_simple_features(report: dict) -
     assert "error" not in sanity, sanity.get("error")
     assert sanity["user_days_matched"] == sanity["user_days_dbt"] == sanity["user_days_pandas"]
     assert sanity["simple_features_max_abs_diff"] < 1e-6, sanity["max_abs_diff"]
+    assert sanity["rule_flag_agreement"] == 1.0
     assert "speedup" in size["pandas_vs_dbt"]
 
 
