@@ -69,7 +69,7 @@ def stage_generate(p: dict, workdir: Path) -> dict:
     out.mkdir(exist_ok=True)
     started = time.perf_counter()
     pq.write_table(simulate_users(config), workdir / "users.parquet")
-    events = simulate_seconds = 0.0
+    simulate_seconds = 0.0
     events = 0
     for number, (chunk_start, chunk_end) in enumerate(_chunks(*_period(p))):
         t = time.perf_counter()
