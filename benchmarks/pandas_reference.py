@@ -331,9 +331,7 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
         & ((df["new_context_age_days"] < v["new_context_alone_days"]) | (df["country_count"] >= 2))
     )
     families["context"] |= new_context
-    # Decisive on their own: several new countries in one day or a new device in a new country,
-    # overlapping streams, one track looping through the day, plays on a fixed schedule, or a
-    # substantial volume collapsing.
+    # A substantial volume collapsing: the volume family's evidence, not decisive.
     volume_collapse = (
         has_baseline
         & (expected >= v["min_usual_plays_for_collapse"])
@@ -356,7 +354,9 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
         & (df["top_track_share"] >= v["max_human_top_track_share"])
         & (df["top_track_share"] * df["minutes_played"] >= v["min_loop_minutes"])
     )
-    decisive = new_context | df["is_overlapping_play_share_deviation"] | track_loop | machine_timed | volume_collapse
+    # Decisive on their own: several new countries in one day or a new device in a new country,
+    # overlapping streams, one track looping through the day, plays on a fixed schedule.
+    decisive = new_context | df["is_overlapping_play_share_deviation"] | track_loop | machine_timed
     df["rule_flag"] = (df["rule_signal_count"] >= v["min_deviating_families"]) | decisive
     df["is_cold_start"] = ~has_baseline
     return df
