@@ -354,9 +354,16 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
         & (df["top_track_share"] >= v["max_human_top_track_share"])
         & (df["top_track_share"] * df["minutes_played"] >= v["min_loop_minutes"])
     )
-    # Decisive on their own: several new countries in one day or a new device in a new country,
-    # overlapping streams, one track looping through the day, plays on a fixed schedule.
-    decisive = new_context | df["is_overlapping_play_share_deviation"] | track_loop | machine_timed
+    # Decisive on their own: several new countries in one day or a new device in a new country
+    # beside plays from another country, overlapping streams, one track looping through the day,
+    # plays on a fixed schedule.
+    decisive = (
+        country_hopping
+        | (new_context & (df["country_count"] >= 2))
+        | df["is_overlapping_play_share_deviation"]
+        | track_loop
+        | machine_timed
+    )
     df["rule_flag"] = (df["rule_signal_count"] >= v["min_deviating_families"]) | decisive
     df["is_cold_start"] = ~has_baseline
     return df

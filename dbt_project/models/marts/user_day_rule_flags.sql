@@ -9,18 +9,22 @@
   families; a day is flagged when at least min_deviating_families families deviate, or when a
   decisive signal fires on its own: one listener cannot produce it on an ordinary day, so it
   needs no second family. Decisive are several countries never seen before in one day (a trip
-  brings one), a device never used before in a country never seen before (someone else's device
-  somewhere else: the classic sign of a taken-over account; still new the next day when the two
-  are played together again, and for a week, var new_context_days, on a day that also has plays
-  from another country: the owner listening at home meanwhile), streams overlapping each other far
-  more than usual (two listeners at once), one track looping through most of the day for hours,
-  and plays started on a fixed schedule whatever their lengths (a machine's timing).
-  A volume collapse (a listener with a substantial usual volume near silent at home: far below the
-  usual count and far below the user's own light days, both measured against the population's
-  day, and far outside the user's own day-to-day spread) is the volume family's evidence, not a
-  decisive signal: people have near-silent days of their own (ill, busy, travelling without a
-  phone), and on independently written simulations (two simulators, two runs each) a collapse
-  alone flagged 3.5 to 10 ordinary days for every sudden drop it found.
+  brings one), a device never used before in a country never seen before on a day that also has
+  plays from another country (someone else's device somewhere else while the owner listens at
+  home: the classic sign of a taken-over account; the pair stays new the next day when the two
+  are played together again, and for a week, var new_context_days, beside plays from another
+  country), streams overlapping each other far more than usual (two listeners at once), one
+  track looping through most of the day for hours, and plays started on a fixed schedule
+  whatever their lengths (a machine's timing).
+  Two signals are their family's evidence without being decisive. A volume collapse (a listener
+  with a substantial usual volume near silent at home: far below the usual count and far below
+  the user's own light days, both measured against the population's day, and far outside the
+  user's own day-to-day spread): people have near-silent days of their own (ill, busy, travelling
+  without a phone), and on independently written simulations (two simulators, two runs each) a
+  collapse alone flagged 3.5 to 10 ordinary days for every sudden drop it found. And the new pair
+  on a day with plays from one country only (that day or the next): a traveller listening abroad
+  on a device not used before (a hotel's TV, a new phone) looks like that, while an intruder alone
+  on the account usually shows a second family (artists or hours the owner does not play).
   Grain: one row per user_id and listen_date of user_day_features.
 
   Deviations are robust z-scores, (value - usual) / max(spread, floor), minus that day's median
@@ -259,7 +263,8 @@ counted as (
         end{{ ' +' if not loop.last }}
         {%- endfor %}
         as rule_signal_count,
-        is_new_context_deviation
+        is_country_hopping
+            or coalesce(is_new_context_deviation and country_count >= 2, false)
             or is_overlapping_play_share_deviation
             or is_track_loop
             or is_machine_timed as has_decisive_signal
