@@ -42,7 +42,7 @@
         {'metric': 'unusual_hour_share', 'family': 'timing', 'direction': 'up', 'scale_floor': 0.05, 'min_change_var': 'min_share_change', 'unit': 'percent', 'label': '{value}% of plays at hours unused in the baseline window vs usual {usual}%'},
         {'metric': 'top_track_share', 'family': 'content', 'direction': 'up', 'scale_floor': 0.05, 'min_change_var': 'min_share_change', 'ceiling_var': 'max_human_top_track_share', 'unit': 'percent', 'label': 'one track is {value}% of plays vs usual {usual}%'},
         {'metric': 'new_artist_share', 'family': 'content', 'direction': 'up', 'scale_floor': 0.05, 'min_change_var': 'min_share_change', 'unit': 'percent', 'label': '{value}% of plays from artists never played before vs usual {usual}%'},
-        {'metric': 'new_track_share', 'family': 'content', 'direction': 'up', 'scale_floor': 0.05, 'min_change_var': 'min_share_change', 'unit': 'percent', 'label': '{value}% of plays of tracks never played before vs usual {usual}%'},
+        {'metric': 'new_track_share', 'family': 'content', 'direction': 'up', 'scale_floor': 0.05, 'min_change_var': 'min_share_change', 'rule': false, 'unit': 'percent', 'label': '{value}% of plays of tracks never played before vs usual {usual}%'},
         {'metric': 'short_play_share', 'family': 'engagement', 'direction': 'up', 'scale_floor': 0.05, 'min_change_var': 'min_share_change', 'unit': 'percent', 'label': '{value}% plays under ' ~ var('short_play_seconds') ~ ' s vs usual {usual}%'},
         {'metric': 'skip_rate', 'family': 'engagement', 'direction': 'up', 'scale_floor': 0.05, 'min_change_var': 'min_share_change', 'unit': 'percent', 'label': '{value}% of plays skipped vs usual {usual}%'},
         {'metric': 'median_play_seconds', 'family': 'engagement', 'direction': 'down', 'scale_floor': 10, 'min_change_var': 'min_play_seconds_change', 'unit': 'count', 'label': 'median play {value} s vs usual {usual} s'},
@@ -57,6 +57,11 @@
   falls whenever a day is one long session (no gaps between sessions), so alone it flagged ordinary
   days and no anomaly day that nothing else flagged (measured on six simulated data sets); plays on a
   fixed schedule (metronomic_play_count) are the rules' evidence of a machine's timing instead.
+  Nor is the share of tracks never played before: a fan's day with a new album by an artist they
+  know is all new tracks; someone else's taste shows as artists never played before. On two
+  independently written simulators (two runs each) leaving it out cost one anomaly day a run on
+  one and none on the other, and took 2-5 ordinary days a run off the flagged (release days
+  26% / 24% -> 16% / 18% on the second); on the default profile it changed nothing.
 #}
 {% macro rule_signals() %}
     {%- set counted = [] %}
