@@ -48,7 +48,7 @@
         {'metric': 'median_play_seconds', 'family': 'engagement', 'direction': 'down', 'scale_floor': 10, 'min_change_var': 'min_play_seconds_change', 'unit': 'count', 'label': 'median play {value} s vs usual {usual} s'},
         {'metric': 'distinct_play_length_share', 'family': 'engagement', 'direction': 'down', 'scale_floor': 0.05, 'min_change_var': 'min_regularity_change', 'unit': 'percent', 'label': 'only {value}% distinct play lengths vs usual {usual}%'},
         {'metric': 'inter_play_gap_cv', 'family': 'engagement', 'direction': 'down', 'scale_floor': 0.1, 'min_change_var': 'min_regularity_change', 'rule': false, 'unit': 'ratio', 'label': 'machine-regular gaps between plays (variation {value} vs usual {usual})'},
-        {'metric': 'overlapping_play_share', 'family': 'context', 'direction': 'up', 'scale_floor': 0.005, 'min_change_var': 'min_overlap_share_change', 'min_count_var': 'min_overlapping_plays', 'unit': 'percent', 'label': '{value}% of plays overlap another play vs usual {usual}%'},
+        {'metric': 'overlapping_play_share', 'family': 'context', 'direction': 'up', 'scale_floor': 0.005, 'min_change_var': 'min_overlap_share_change', 'ceiling_var': 'max_human_overlapping_play_share', 'min_count_var': 'min_overlapping_plays', 'unit': 'percent', 'label': '{value}% of plays overlap another play vs usual {usual}%'},
     ]) }}
 {% endmacro %}
 

@@ -34,8 +34,9 @@
 
   A new account (fewer than min_baseline_days baseline days) has no usual to deviate from, so
   the rules abstain, except where no baseline is needed: the human ceilings (hours of listening,
-  hours without a break, active hours, one track looping, a fixed schedule) and, from its second
-  day, several countries never seen before in one day.
+  hours without a break, active hours, one track looping, a fixed schedule, streams overlapping
+  for a quarter of the plays) and, from its second day, several countries never seen before in
+  one day.
 #}
 
 {%- set signals = deviation_signals() %}
