@@ -246,7 +246,7 @@ def _median_stage(runs: list[dict]) -> dict:
         if values:
             out[key] = statistics.median(values)
     out["events"] = ok[0].get("events")
-    for key in ("dagster_runs", "partitions", "sanity", "step_seconds", "cell_seconds", "read_seconds", "compute_seconds", "model_seconds", "test_seconds", "simulate_seconds"):
+    for key in ("dagster_runs", "partitions", "sanity", "step_seconds", "cell_seconds", "read_seconds", "compute_seconds", "model_seconds", "test_seconds", "parquet_seconds"):
         if key in ok[len(ok) // 2]:
             out[key] = ok[len(ok) // 2][key]
     return out
@@ -363,6 +363,8 @@ def format_size_table(name: str, s: dict) -> str:
             note = f"{r['dagster_runs']} Dagster run" + (f", {r['partitions']} partitions" if r.get("partitions") else "")
         if stage == "pandas":
             note = f"read {r['read_seconds']:.1f} s + compute {r['compute_seconds']:.1f} s"
+        if r.get("parquet_seconds") is not None:
+            note = f"+ {r['parquet_seconds']:.1f} s on the harness's Parquet copy, not counted"
         lines.append(
             f"{stage:<22}{r['seconds']:>9.2f}{r['process_seconds']:>11.2f}{r.get('events_per_second', 0):>13,.0f}"
             f"{r['peak_rss_mb']:>13,.0f}{r['tree_rss_mb']:>13,.0f}  {note}"

@@ -39,6 +39,13 @@ def test_every_stage_reports_positive_seconds_and_memory(report: dict) -> None:
         assert result["events_per_second"] > 0, stage
 
 
+def test_the_harness_parquet_copy_is_reported_apart_from_generate_and_load(report: dict) -> None:
+    stages = report["sizes"]["30x8"]["stages"]
+    for stage in ("generate", "load"):
+        assert stages[stage]["parquet_seconds"] > 0, stage
+        assert stages[stage]["seconds"] + stages[stage]["parquet_seconds"] < stages[stage]["process_seconds"], stage
+
+
 def test_a_partition_range_is_one_dagster_run(report: dict) -> None:
     dbt = report["sizes"]["30x8"]["stages"]["dbt"]
     assert dbt["dagster_runs"] == 1
