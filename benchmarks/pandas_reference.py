@@ -127,7 +127,8 @@ def user_day_features(df: pd.DataFrame, v: dict) -> pd.DataFrame:
     df["session_start"] = df["prev_end"].isna() | (df["started"] - df["prev_end"] > v["session_gap_minutes"] * 60)
     # ends stamped to the whole minute (Spotify's account data) may seem to overlap by up to a minute
     stamped_to_the_minute = (df["prev_end"].round() % 60 == 0) & (df["ended"].round() % 60 == 0)
-    df["overlapping"] = df["prev_end"] > df["started"] + v["overlap_tolerance_seconds"] + np.where(stamped_to_the_minute, 60, 0)
+    shared_until = np.minimum(df["prev_end"], df["ended"])  # NaN (no play before) compares False
+    df["overlapping"] = shared_until > df["started"] + v["overlap_tolerance_seconds"] + np.where(stamped_to_the_minute, 60, 0)
     # on a schedule: the same interval as the one before although the two plays before differ in
     # length, or are different tracks both stopped before their end
     df["length"] = df["ended"] - df["started"]

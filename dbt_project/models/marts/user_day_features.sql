@@ -138,12 +138,15 @@ sequenced as (
 
 ),
 
--- A play still running when the next one starts (beyond var overlap_tolerance_seconds of crossfade
--- and jitter) means two streams at once. Spotify's account data stamps each play's end to the
--- minute, and the start is that end minus the time played, so a play whose end and the previous
--- plays' end both fall on a whole minute may seem to start up to a minute before the previous one
--- ended: the minute is added to the tolerance there. (Back to back, a quarter of such plays seemed
--- to overlap by more than 15 s, and over half of the days passed the human ceiling of a quarter.)
+-- A play sharing more than var overlap_tolerance_seconds (crossfade, jitter) with a play still running
+-- when it starts means two streams at once: the time shared runs from its start to the earlier of
+-- its end and that play's. Spotify's account data stamps each play's end to the minute, and the
+-- start is that end minus the time played, so two plays one after the other may seem to share up
+-- to a minute when both ends fall on a whole minute: the minute is added to the tolerance there.
+-- (Back to back, a quarter of such plays seemed to overlap by more than 15 s, and over half of the
+-- days passed the human ceiling of a quarter. Measured from the start to the running play's end
+-- instead, a skip stamped into the same minute as the play before it seemed to sit inside the next
+-- play, rounded to start before it.)
 flagged as (
 
     select
@@ -154,7 +157,8 @@ flagged as (
             else 0
         end as is_session_start,
         case
-            when previous_plays_end_epoch_seconds > started_epoch_seconds + {{ var('overlap_tolerance_seconds') }}
+            when previous_plays_end_epoch_seconds is not null
+                and least(previous_plays_end_epoch_seconds, ended_epoch_seconds) > started_epoch_seconds + {{ var('overlap_tolerance_seconds') }}
                 + case
                     when round(previous_plays_end_epoch_seconds) % 60 = 0 and round(ended_epoch_seconds) % 60 = 0 then 60
                     else 0
