@@ -141,7 +141,9 @@ def user_day_features(df: pd.DataFrame, v: dict) -> pd.DataFrame:
         & g["cut_short"].shift(2, fill_value=False)
         & (g["track_id"].shift() != g["track_id"].shift(2))
     )
-    df["metronomic"] = (df["gap"] > 1) & ((df["gap"] - previous_interval).abs() <= 1) & (
+    # not a play stamped into the same minute as the one before: the interval is a difference of lengths
+    same_stamped_minute = stamped_to_the_minute & (df["ended"].round() == df["prev_end"].round())
+    df["metronomic"] = ~same_stamped_minute & (df["gap"] > 1) & ((df["gap"] - previous_interval).abs() <= 1) & (
         (previous_length_change.abs() > 1)
         | (previous_plays_cut_short & (df["gap"] >= v["min_stopped_schedule_seconds"]))
     )

@@ -138,15 +138,28 @@ sequenced as (
 
 ),
 
+-- Spotify's account data stamps each play's end to the minute, and the start is that end minus
+-- the time played: where a play's end and the running end before it both fall on a whole minute,
+-- its start is known to the minute only.
+timed as (
+
+    select
+        *,
+        coalesce(
+            round(previous_plays_end_epoch_seconds) % 60 = 0 and round(ended_epoch_seconds) % 60 = 0,
+            false
+        ) as is_stamped_to_the_minute
+    from sequenced
+
+),
+
 -- A play sharing more than var overlap_tolerance_seconds (crossfade, jitter) with a play still running
 -- when it starts means two streams at once: the time shared runs from its start to the earlier of
--- its end and that play's. Spotify's account data stamps each play's end to the minute, and the
--- start is that end minus the time played, so two plays one after the other may seem to share up
--- to a minute when both ends fall on a whole minute: the minute is added to the tolerance there.
--- (Back to back, a quarter of such plays seemed to overlap by more than 15 s, and over half of the
--- days passed the human ceiling of a quarter. Measured from the start to the running play's end
--- instead, a skip stamped into the same minute as the play before it seemed to sit inside the next
--- play, rounded to start before it.)
+-- its end and that play's. Two plays stamped to the minute one after the other may seem to share
+-- up to a minute: the minute is added to the tolerance there. (Back to back, a quarter of such
+-- plays seemed to overlap by more than 15 s, and over half of the days passed the human ceiling of
+-- a quarter. Measured from the start to the running play's end instead, a skip stamped into the
+-- same minute as the play before it seemed to sit inside the next play, rounded to start before it.)
 flagged as (
 
     select
@@ -159,19 +172,20 @@ flagged as (
         case
             when previous_plays_end_epoch_seconds is not null
                 and least(previous_plays_end_epoch_seconds, ended_epoch_seconds) > started_epoch_seconds + {{ var('overlap_tolerance_seconds') }}
-                + case
-                    when round(previous_plays_end_epoch_seconds) % 60 = 0 and round(ended_epoch_seconds) % 60 = 0 then 60
-                    else 0
-                end then 1
+                + case when is_stamped_to_the_minute then 60 else 0 end then 1
             else 0
         end as is_overlapping,
         -- On a schedule: this play starts the same interval (within a second) after the previous
         -- one as that one did after its predecessor, although those two plays differed in length,
         -- or were two different tracks both stopped before their end. Back to back, a listener's
         -- intervals follow the lengths of the music, and where a listener stops a track varies;
-        -- a timer's don't.
+        -- a timer's don't. Not a play stamped into the same minute as the play before: both start
+        -- at that minute minus their lengths, so the interval between them is the difference of
+        -- the lengths, and a listener skipping through tracks, each played a little shorter within
+        -- the minute, seemed to start at equal intervals (20 such plays in a day of a real export).
         case
-            when seconds_since_previous_start > 1
+            when not (is_stamped_to_the_minute and round(ended_epoch_seconds) = round(previous_plays_end_epoch_seconds))
+                and seconds_since_previous_start > 1
                 and abs(seconds_since_previous_start - previous_interval_seconds) <= 1
                 and (
                     abs(previous_length_change_seconds) > 1
@@ -182,7 +196,7 @@ flagged as (
                 ) then 1
             else 0
         end as is_metronomic
-    from sequenced
+    from timed
 
 ),
 
