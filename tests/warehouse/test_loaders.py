@@ -270,6 +270,38 @@ def test_a_system_update_is_not_a_new_device(con, tmp_path):
     assert con.execute("select distinct platform from raw.listening_events").fetchall() == [("android",)]
 
 
+def test_a_play_recorded_twice_in_an_export_loads_once(con, tmp_path):
+    """Extended exports sometimes repeat a play's record, stamped seconds later; replays are plays."""
+
+    def play(end: str, ms_played: int, track: str) -> dict:
+        return {"ts": end, "ms_played": ms_played, "conn_country": "PL", "platform": "Android OS 9 API 28 (HUAWEI, POT-LX1)",
+                "master_metadata_track_name": track, "master_metadata_album_artist_name": "Artist"}
+
+    extended = [
+        play("2019-12-26T09:06:04Z", 128_629, "Repeated record"),
+        play("2019-12-26T09:06:17Z", 128_629, "Repeated record"),  # 13 s later, the same 128.629 s: one play
+        play("2019-12-26T10:00:00Z", 200_000, "Replayed"),
+        play("2019-12-26T10:03:20Z", 200_000, "Replayed"),  # starts as the first ends: a replay
+        play("2019-12-26T11:00:00Z", 100_000, "Stopped twice"),
+        play("2019-12-26T11:00:13Z", 100_500, "Stopped twice"),  # another length: another play
+    ]
+    (tmp_path / "ext").mkdir()
+    (tmp_path / "ext" / "Streaming_History_Audio_2019.json").write_text(json.dumps(extended))
+    report = load_files(con, tmp_path / "ext", options=LoadOptions(user_id="listener"))
+    assert (report.rows_loaded, report.rows_duplicate) == (5, 1)
+    assert con.execute("select count(*) from raw.listening_events where ms_played = 128629").fetchone()[0] == 1
+    # Account data stamps ends to the minute: a replay of a 200 s track ending 3 minutes after the
+    # first is a start 20 s "before" the first play's end, within the minute of rounding.
+    account = [
+        {"endTime": "2024-03-01 10:00", "artistName": "Artist", "trackName": "Replayed", "msPlayed": 200_000},
+        {"endTime": "2024-03-01 10:03", "artistName": "Artist", "trackName": "Replayed", "msPlayed": 200_000},
+    ]
+    (tmp_path / "account").mkdir()
+    (tmp_path / "account" / "StreamingHistory_music_0.json").write_text(json.dumps(account))
+    report = load_files(con, tmp_path / "account", options=LoadOptions(user_id="stamped"))
+    assert (report.rows_loaded, report.rows_duplicate) == (2, 0)
+
+
 def test_unicode_names_give_stable_distinct_ids(con, tmp_path):
     load_files(con, FIXTURES / "spotify_account" / "alice")
     artists = con.execute("select count(distinct artist_id) from raw.listening_events").fetchone()[0]

@@ -193,15 +193,35 @@ def _validate_events(con: duckdb.DuckDBPyConnection, salt: str | None, now: date
             select *,
                 case when reason is null then coalesce(given_event_id, {DERIVED_EVENT_ID_SQL}) end as event_id
             from reasoned
+        ),
+        -- Spotify's exports sometimes record one play twice, the second record stamped a few
+        -- seconds later: the same track for the same milliseconds, starting before the first
+        -- record's play could have ended. Nobody hears one track twice at once for the same time
+        -- to the millisecond, so the later record repeats the first (a minute of slack where both
+        -- ends are stamped to the minute, as in account data).
+        repeated_records as (
+            select source_file, "row_number",
+                epoch_ms(played_at) - lag(epoch_ms(played_at)) over same_play
+                    < ms_played - case
+                        when ts = date_trunc('minute', ts) and lag(ts) over same_play = date_trunc('minute', lag(ts) over same_play)
+                            then 60000
+                        else 0
+                    end as repeats_a_record
+            from ided
+            where reason is null and ts_is_end and ms_played > 0
+            window same_play as (partition by user_id, track_id, ms_played order by played_at, source_file, "row_number")
         )
         select ided.*,
             case
                 when reason is not null then 'quarantined'
                 when row_number() over (partition by ided.event_id order by source_file, "row_number") > 1 then 'duplicate'
                 when ex.event_id is not null then 'duplicate'
+                when repeated_records.repeats_a_record then 'duplicate'
                 else 'loaded'
             end as status
-        from ided left join {existing} ex on ex.event_id = ided.event_id
+        from ided
+        left join {existing} ex on ex.event_id = ided.event_id
+        left join repeated_records using (source_file, "row_number")
         """,
         [now],
     )
