@@ -203,12 +203,14 @@ def _validate_events(con: duckdb.DuckDBPyConnection, salt: str | None, now: date
             select source_file, "row_number",
                 epoch_ms(played_at) - lag(epoch_ms(played_at)) over same_play
                     < ms_played - case
-                        when ts = date_trunc('minute', ts) and lag(ts) over same_play = date_trunc('minute', lag(ts) over same_play)
-                            then 60000
+                        when ends_on_a_whole_minute and lag(ends_on_a_whole_minute) over same_play then 60000
                         else 0
                     end as repeats_a_record
-            from ided
-            where reason is null and ts_is_end and ms_played > 0
+            from (
+                select *, ts = date_trunc('minute', ts) as ends_on_a_whole_minute
+                from ided
+                where reason is null and ts_is_end and ms_played > 0
+            )
             window same_play as (partition by user_id, track_id, ms_played order by played_at, source_file, "row_number")
         )
         select ided.*,
