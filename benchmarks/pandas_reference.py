@@ -37,6 +37,7 @@ SIMPLE_FEATURES = [
 DERIVED_FEATURES = [
     "longest_session_minutes", "new_track_share", "new_artist_share", "top_artist_share", "country_count",
     "platform_count", "new_country_count", "new_platform_count", "inter_play_gap_cv", "distinct_play_length_share",
+    "distinct_stream_length_share",
     "overlapping_play_share", "unusual_hour_share", "abroad_play_share", "new_context_age_days", "observed_until_hour",
 ]
 
@@ -155,6 +156,10 @@ def user_day_features(df: pd.DataFrame, v: dict) -> pd.DataFrame:
     df["short"] = df["play_seconds"] < v["short_play_seconds"]
     df["night"] = (df["local_hour"] >= v["night_start_hour"]) & (df["local_hour"] < v["night_end_hour"])
     df["play_second_bucket"] = np.floor(df["play_seconds"])
+    # for the rules, lengths only among plays that count as streams: quick skips share a few lengths
+    streamed = df["play_seconds"] >= v["royalty_play_seconds"]
+    df["streamed_play_second_bucket"] = df["play_second_bucket"].where(streamed)
+    df["streamed_track_id"] = df["track_id"].where(streamed)
 
     daily = df.groupby(keys).agg(
         timezone=("timezone", "max"),
@@ -175,6 +180,8 @@ def user_day_features(df: pd.DataFrame, v: dict) -> pd.DataFrame:
         gap_std=("gap", "std"),
         gap_mean=("gap", "mean"),
         distinct_lengths=("play_second_bucket", "nunique"),
+        distinct_streamed_lengths=("streamed_play_second_bucket", "nunique"),
+        distinct_streamed_tracks=("streamed_track_id", "nunique"),
         overlapping_play_share=("overlapping", "mean"),
         metronomic_play_count=("metronomic", "sum"),
         session_count=("session_start", "sum"),
@@ -184,6 +191,12 @@ def user_day_features(df: pd.DataFrame, v: dict) -> pd.DataFrame:
     daily["minutes_played"] = daily.pop("ms_played") / 60000.0
     daily["inter_play_gap_cv"] = (daily.pop("gap_std") / daily.pop("gap_mean").replace(0, np.nan)).round(6)
     daily["distinct_play_length_share"] = (daily.pop("distinct_lengths") / daily["distinct_tracks"]).clip(upper=1.0)
+    # against the different lengths as many tracks have by chance, not one each
+    spread = v["play_length_spread_seconds"]
+    lengths_due = spread * (1 - np.exp(-daily.pop("distinct_streamed_tracks") / spread))
+    daily["distinct_stream_length_share"] = (
+        (daily.pop("distinct_streamed_lengths") / lengths_due.replace(0, np.nan)).clip(upper=1.0).round(6).fillna(1.0)
+    )
     daily["top_track_share"] = df.groupby(keys + ["track_id"]).size().groupby(level=[0, 1]).max() / daily["play_count"]
     daily["top_artist_share"] = df.groupby(keys + ["artist_id"]).size().groupby(level=[0, 1]).max() / daily["play_count"]
     daily["longest_session_minutes"] = longest

@@ -105,7 +105,7 @@ _ABSOLUTE: tuple[Feature, ...] = (
     Feature("top_track_share", "top_track_share", "one track on repeat (loops)"),
     Feature("top_artist_share", "top_artist_share", "one artist boosted"),
     Feature("distinct_track_ratio", "distinct_tracks", "distinct tracks / plays: low when a small pool is cycled"),
-    Feature("distinct_play_length_share", "distinct_play_length_share", "low when plays are cut to a few lengths whatever the track (scripted)"),
+    Feature("distinct_play_length_share", "distinct_play_length_share", "low when plays are cut to a few lengths whatever the track (scripted), or skipped at once"),
     Feature("inter_play_gap_cv", "inter_play_gap_cv", "low when plays start at machine-regular intervals"),
     Feature("log_country_count", "country_count", "plays from several countries in one day (geo hopping)"),
     Feature("night_short_share", "short_play_share", "short plays at night: near 0 for people, high for night farms"),

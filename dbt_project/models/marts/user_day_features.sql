@@ -40,7 +40,7 @@ context_events as (
 
 entity_events as (
 
-    {{ recomputed_plays(['user_id', 'listen_date', 'track_id', 'artist_id']) }}
+    {{ recomputed_plays(['user_id', 'listen_date', 'track_id', 'artist_id', 'play_seconds']) }}
 
 ),
 
@@ -283,7 +283,8 @@ entity_plays as (
         listen_date,
         case when grouping(track_id) = 0 then 'track' else 'artist' end as entity_type,
         case when grouping(track_id) = 0 then track_id else artist_id end as entity_id,
-        count(*) as play_count
+        count(*) as play_count,
+        max(play_seconds) as longest_play_seconds
     from entity_events
     group by grouping sets ((user_id, listen_date, track_id), (user_id, listen_date, artist_id))
 
@@ -302,8 +303,14 @@ top_entities as (
                 when entity_plays.entity_type = '{{ entity }}' and first_seen.entity_id is not null then entity_plays.play_count
                 else 0
             end
-        ) as new_{{ entity }}_plays{{ ',' if not loop.last }}
+        ) as new_{{ entity }}_plays,
         {%- endfor %}
+        count(
+            case
+                when entity_plays.entity_type = 'track'
+                    and entity_plays.longest_play_seconds >= {{ var('royalty_play_seconds') }} then 1
+            end
+        ) as distinct_streamed_tracks
     from entity_plays
     left join first_seen
         on entity_plays.user_id = first_seen.user_id
@@ -404,6 +411,9 @@ daily as (
         ) as night_share,
         avg(case when played_at_abroad is not null then 1.0 else 0.0 end) as abroad_play_share,
         count(distinct cast(floor(play_seconds) as bigint)) as distinct_play_lengths,
+        count(
+            distinct case when play_seconds >= {{ var('royalty_play_seconds') }} then cast(floor(play_seconds) as bigint) end
+        ) as distinct_streamed_play_lengths,
         max(plays_known_until) as plays_known_until
     from window_events
     group by user_id, listen_date
@@ -449,6 +459,25 @@ final as (
         -- Per distinct track, not per play: a fan replaying an album repeats its lengths, a script
         -- cutting every play to a few lengths has fewer lengths than tracks.
         least(daily.distinct_play_lengths * 1.0 / top_entities.distinct_tracks, 1.0) as distinct_play_length_share,
+        -- The same, for the rules, only among plays that count as streams: a script cuts its plays
+        -- past the royalty threshold, while a listener's quick skips share a few lengths of seconds
+        -- whatever the track (a skipping day is the other engagement signals' evidence). Against the
+        -- lengths that many tracks have by chance, not one each: past a hundred tracks, people's
+        -- lengths coincide (var play_length_spread_seconds). No stream at all: nothing was cut.
+        coalesce(
+            round(
+                least(
+                    daily.distinct_streamed_play_lengths / nullif(
+                        {{ var('play_length_spread_seconds') }}
+                        * (1 - exp(-top_entities.distinct_streamed_tracks / {{ var('play_length_spread_seconds') }})),
+                        0
+                    ),
+                    1.0
+                ),
+                6
+            ),
+            1.0
+        ) as distinct_stream_length_share,
         rhythm.overlapping_play_share,
         unusual_hours.unusual_hour_share,
         rhythm.metronomic_play_count,

@@ -303,6 +303,7 @@ final as (
         abroad_play_share,
         inter_play_gap_cv,
         distinct_play_length_share,
+        distinct_stream_length_share,
         overlapping_play_share,
         unusual_hour_share,
         metronomic_play_count,
