@@ -66,9 +66,9 @@
   Nor are the different play lengths per track over all plays: a listener's quick skips share a few
   lengths of seconds, so on real exports a day of skipping read as plays cut to a few lengths (the
   engagement evidence of 8 of 27 flagged days of eleven people). The rules count the plays that are
-  streams instead (distinct_stream_length_share); the forest keeps both, and with them its skip
-  storms (given streams only, hybrid recall of skip storms fell from 0.93-0.98 to 0.80-0.94 on four
-  runs of two independently written simulators).
+  streams instead (distinct_stream_length_share); the forest reads the all-plays measure only, and
+  with it its skip storms (given streams only, hybrid recall of skip storms fell from 0.93-0.98 to
+  0.80-0.94 on four runs of two independently written simulators).
 #}
 {% macro rule_signals() %}
     {%- set counted = [] %}
