@@ -342,11 +342,16 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
         families[s["family"]] |= df[f"is_{m}_deviation"]
     # "Never seen before" needs some history (a day), not a baseline.
     country_hopping = (df["baseline_days"] >= 1) & (df["new_country_count"] >= v["min_new_countries"])
-    # Baseline days grow by at most one a day: the pair appeared on a day with a baseline. Beyond
-    # new_context_alone_days, only beside plays from another country (the owner at home meanwhile).
-    new_context = country_hopping | (
-        (df["baseline_days"] >= v["min_baseline_days"] + df["new_context_age_days"])
-        & ((df["new_context_age_days"] < v["new_context_alone_days"]) | (df["country_count"] >= 2))
+    # Baseline days grow by at most one a day. Alone, the pair must have appeared on a day with a
+    # baseline, and counts for new_context_alone_days; beside plays from another country (the owner
+    # at home meanwhile), from a day with some history, for as long as it stays new.
+    new_context = (
+        country_hopping
+        | (
+            (df["baseline_days"] >= v["min_baseline_days"] + df["new_context_age_days"])
+            & (df["new_context_age_days"] < v["new_context_alone_days"])
+        )
+        | ((df["baseline_days"] >= 1 + df["new_context_age_days"]) & (df["country_count"] >= 2))
     )
     families["context"] |= new_context
     # A substantial volume collapsing: the volume family's evidence, not decisive.

@@ -36,7 +36,7 @@
   the rules abstain, except where no baseline is needed: the human ceilings (hours of listening,
   hours without a break, active hours, one track looping, a fixed schedule, streams overlapping
   for a quarter of the plays) and, from its second day, several countries never seen before in
-  one day.
+  one day and a device and a country new together beside plays from another country.
 #}
 
 {%- set signals = deviation_signals() %}
@@ -201,11 +201,16 @@ signals as (
         coalesce(
             {{ country_hopping }}
                 -- Baseline days grow by at most one a day, so this many today means the device and
-                -- the country first appeared together on a day that had a baseline.
+                -- the country first appeared together on a day that had a baseline: a traveller's
+                -- new phone abroad says little while the account is new.
                 or (
                     baseline_days >= {{ var('min_baseline_days') }} + new_context_age_days
-                    and (new_context_age_days < {{ var('new_context_alone_days') }} or country_count >= 2)
-                ),
+                    and new_context_age_days < {{ var('new_context_alone_days') }}
+                )
+                -- Beside plays from another country the pair needs only some history before it, as
+                -- several new countries do: someone somewhere else while the owner listens at home
+                -- is no less an intrusion on an account's second day.
+                or (baseline_days >= 1 + new_context_age_days and country_count >= 2),
             false
         ) as is_new_context_deviation,
         coalesce({{ country_hopping }}, false) as is_country_hopping,
