@@ -14,7 +14,8 @@
   home: the classic sign of a taken-over account; the pair stays new the next day when the two
   are played together again, and for a week, var new_context_days, beside plays from another
   country), streams overlapping each other far more than usual (two listeners at once), one
-  track looping through most of the day for hours, and plays started on a fixed schedule
+  track looping for hours (through half the day's plays, or in many plays far beyond the user's
+  habit), and plays started on a fixed schedule
   whatever their lengths (a machine's timing).
   Two signals are their family's evidence without being decisive. A volume collapse (a listener
   with a substantial usual volume near silent at home: far below the usual count and far below
@@ -214,14 +215,7 @@ signals as (
             false
         ) as is_new_context_deviation,
         coalesce({{ country_hopping }}, false) as is_country_hopping,
-        -- A human ceiling, like the ones above: it needs no baseline.
-        coalesce(
-            play_count >= {{ var('min_plays_for_pattern_signals') }}
-                and top_track_share >= {{ var('max_human_top_track_share') }}
-                and top_track_share * minutes_played >= {{ var('min_loop_minutes') }},
-            false
-        ) as is_track_loop,
-        -- Another: plays started on a fixed schedule whatever their lengths are a machine's.
+        -- A human ceiling, like the ones above: plays started on a fixed schedule whatever their lengths are a machine's.
         coalesce(metronomic_play_count >= {{ var('min_metronomic_plays') }}, false) as is_machine_timed,
         coalesce(
             {{ has_rule_baseline }}
@@ -252,8 +246,25 @@ families as (
             is_{{ signal.metric }}_deviation or
             {%- endfor %}
             {{ {'context': 'is_new_context_deviation', 'volume': 'is_volume_collapse', 'engagement': 'is_machine_timed'}.get(family, 'false') }}
-        ) as is_{{ family }}_signal{{ ',' if not loop.last }}
+        ) as is_{{ family }}_signal,
         {%- endfor %}
+        -- One track for hours. At half the day's plays it needs no baseline (a human ceiling, like
+        -- the ones above); below that, the track's share must deviate from the user's own habit and
+        -- the track be played many times (sleep sounds repeat a long track a dozen times a night).
+        coalesce(
+            top_track_share * minutes_played >= {{ var('min_loop_minutes') }}
+                and (
+                    (
+                        play_count >= {{ var('min_plays_for_pattern_signals') }}
+                        and top_track_share >= {{ var('max_human_top_track_share') }}
+                    )
+                    or (
+                        is_top_track_share_deviation
+                        and round(top_track_share * play_count) >= {{ var('min_loop_plays') }}
+                    )
+                ),
+            false
+        ) as is_track_loop
     from signals
 
 ),
