@@ -365,6 +365,13 @@ final as (
                     then {{ count_with_noun('metronomic_play_count', 'play', 'plays') }}
                         || ' started on a fixed schedule (same interval, whatever the length of the play before)'
             end,
+            -- A share says how much of the day; a loop is also how many plays and how long.
+            case
+                when is_track_loop
+                    then 'on repeat: the same track '
+                        || {{ count_with_noun('cast(round(top_track_share * play_count, 0) as bigint)', 'time', 'times') }}
+                        || ', ' || {{ format_for_reason('top_track_share * minutes_played', 'count') }} || ' min in all'
+            end,
             case
                 when is_new_context_deviation and not is_country_hopping and new_context_age_days > 0
                     then 'plays from a country and a platform first used together '
