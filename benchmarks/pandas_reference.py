@@ -374,9 +374,14 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
     df["rule_signal_count"] = sum(counted[f].astype(int) for f in FAMILIES)
     # One track for hours: at half the plays a human ceiling (no baseline needed); below, the share
     # deviating from the user's own in many plays of the track.
+    half_the_plays = (df["play_count"] >= v["min_plays_for_pattern_signals"]) & (
+        df["top_track_share"] >= v["max_human_top_track_share"]
+    )
+    many_plays_beyond_habit = df["is_top_track_share_deviation"] & (
+        (df["top_track_share"] * df["play_count"]).round() >= v["min_loop_plays"]
+    )
     track_loop = (df["top_track_share"] * df["minutes_played"] >= v["min_loop_minutes"]) & (
-        ((df["play_count"] >= v["min_plays_for_pattern_signals"]) & (df["top_track_share"] >= v["max_human_top_track_share"]))
-        | (df["is_top_track_share_deviation"] & ((df["top_track_share"] * df["play_count"]).round() >= v["min_loop_plays"]))
+        half_the_plays | many_plays_beyond_habit
     )
     # Decisive on their own: several new countries in one day or a new device in a new country
     # beside plays from another country, overlapping streams, one track looping through the day,

@@ -215,7 +215,8 @@ signals as (
             false
         ) as is_new_context_deviation,
         coalesce({{ country_hopping }}, false) as is_country_hopping,
-        -- A human ceiling, like the ones above: plays started on a fixed schedule whatever their lengths are a machine's.
+        -- A human ceiling, like the ones above: plays started on a fixed schedule whatever their
+        -- lengths are a machine's.
         coalesce(metronomic_play_count >= {{ var('min_metronomic_plays') }}, false) as is_machine_timed,
         coalesce(
             {{ has_rule_baseline }}
@@ -249,7 +250,7 @@ families as (
         ) as is_{{ family }}_signal,
         {%- endfor %}
         -- One track for hours. At half the day's plays it needs no baseline (a human ceiling, like
-        -- the ones above); below that, the track's share must deviate from the user's own habit and
+        -- the fixed schedule); below that, the track's share must deviate from the user's own habit and
         -- the track be played many times (sleep sounds repeat a long track a dozen times a night).
         coalesce(
             top_track_share * minutes_played >= {{ var('min_loop_minutes') }}
