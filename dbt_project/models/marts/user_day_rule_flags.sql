@@ -386,6 +386,11 @@ final as (
                         end
                         || case when is_country_hopping then ' in one day' else '' end
             end
+            -- What makes the pair an intrusion rather than a trip: someone else listening elsewhere.
+            || case
+                when not is_country_hopping and country_count >= 2 then ', beside plays from another country'
+                else ''
+            end
         ) as rule_reasons
     from counted
 
