@@ -372,16 +372,15 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
     # More active hours than usual cover more of the clock: timing then is no independent evidence.
     counted = {**families, "timing": families["timing"] & ~df["is_active_hours_deviation"]}
     df["rule_signal_count"] = sum(counted[f].astype(int) for f in FAMILIES)
-    # One track for hours: at half the plays a human ceiling (no baseline needed); below, the share
-    # deviating from the user's own in many plays of the track.
-    half_the_plays = (df["play_count"] >= v["min_plays_for_pattern_signals"]) & (
-        df["top_track_share"] >= v["max_human_top_track_share"]
-    )
-    many_plays_beyond_habit = df["is_top_track_share_deviation"] & (
-        (df["top_track_share"] * df["play_count"]).round() >= v["min_loop_plays"]
-    )
-    track_loop = (df["top_track_share"] * df["minutes_played"] >= v["min_loop_minutes"]) & (
-        half_the_plays | many_plays_beyond_habit
+    # One track for hours, its share deviating (which holds the half-the-plays ceiling and the plays
+    # a share needs): at that ceiling, or below it in many plays of the track.
+    track_loop = (
+        df["is_top_track_share_deviation"]
+        & (df["top_track_share"] * df["minutes_played"] >= v["min_loop_minutes"])
+        & (
+            (df["top_track_share"] >= v["max_human_top_track_share"])
+            | ((df["top_track_share"] * df["play_count"]).round() >= v["min_loop_plays"])
+        )
     )
     # Decisive on their own: several new countries in one day or a new device in a new country
     # beside plays from another country, overlapping streams, one track looping through the day,

@@ -249,20 +249,16 @@ families as (
             {{ {'context': 'is_new_context_deviation', 'volume': 'is_volume_collapse', 'engagement': 'is_machine_timed'}.get(family, 'false') }}
         ) as is_{{ family }}_signal,
         {%- endfor %}
-        -- One track for hours. At half the day's plays it needs no baseline (a human ceiling, like
-        -- the fixed schedule); below that, the track's share must deviate from the user's own habit and
-        -- the track be played many times (sleep sounds repeat a long track a dozen times a night).
+        -- One track for hours, its share deviating (the deviation holds the human ceiling of half
+        -- the day's plays, which needs no baseline, and the plays a share needs): at that ceiling,
+        -- or below it in many plays of the track (sleep sounds repeat a long track a dozen times a
+        -- night).
         coalesce(
-            top_track_share * minutes_played >= {{ var('min_loop_minutes') }}
+            is_top_track_share_deviation
+                and top_track_share * minutes_played >= {{ var('min_loop_minutes') }}
                 and (
-                    (
-                        play_count >= {{ var('min_plays_for_pattern_signals') }}
-                        and top_track_share >= {{ var('max_human_top_track_share') }}
-                    )
-                    or (
-                        is_top_track_share_deviation
-                        and round(top_track_share * play_count) >= {{ var('min_loop_plays') }}
-                    )
+                    top_track_share >= {{ var('max_human_top_track_share') }}
+                    or round(top_track_share * play_count) >= {{ var('min_loop_plays') }}
                 ),
             false
         ) as is_track_loop
