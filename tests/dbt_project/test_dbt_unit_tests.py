@@ -36,19 +36,45 @@ def test_every_dbt_unit_test_passes(warehouse_file, dbt_manifest):
     assert summary and int(summary.group(1)) > 0 and summary.group(2) == "0", tested.stdout
 
 
-def test_the_staging_grain_test_fails_on_a_repeated_play(warehouse_file, dbt_manifest):
-    """Every end-to-end run shows it passing on clean plays; this shows it can fail."""
+def _load_plays(warehouse_file, event_ids: list[str]) -> None:
+    """One user's plays four minutes apart, one per id (a repeated id is a repeated play)."""
     with connect(warehouse_file) as con:
         ensure_raw_tables(con)
         con.execute("insert into raw.users values ('u1', 'Europe/Berlin')")
-        for minute, event_id in enumerate(["e1", "e2", "e2"]):
+        for minute, event_id in enumerate(event_ids):
             con.execute(
                 "insert into raw.listening_events (event_id, user_id, played_at, ms_played, track_id, source)"
                 " values (?, 'u1', timestamp '2024-01-10 14:00:00' + to_minutes(?), 200000, 't1', 'test')",
                 [event_id, minute * 4],
             )
+
+
+def test_the_staging_grain_test_fails_on_a_repeated_play(warehouse_file, dbt_manifest):
+    """Every end-to-end run shows it passing on clean plays; this shows it can fail."""
+    _load_plays(warehouse_file, ["e1", "e2", "e2"])
     assert _dbt("seed").returncode == 0
     assert _dbt("run", "--select", "stg_listening__events").returncode == 0
     tested = _dbt("test", "--select", "stg_listening__events,test_type:data")
     assert tested.returncode != 0
     assert re.search(r"FAIL 1 one_complete_row_per_stg_listening__events", tested.stdout), tested.stdout
+
+
+def test_the_complete_rows_test_names_the_columns_left_null(warehouse_file, dbt_manifest):
+    _load_plays(warehouse_file, ["e1", "e2", "e3"])
+    assert _dbt("seed").returncode == 0
+    built = _dbt("run")
+    assert built.returncode == 0, built.stdout
+    passed = _dbt("test", "--select", "user_day_features,test_type:data")
+    assert passed.returncode == 0, passed.stdout
+    with connect(warehouse_file) as con:
+        con.execute("update analytics.user_day_features set skip_rate = null, night_share = null")
+    tested = _dbt("test", "--select", "user_day_features,test_type:data", "--store-failures")
+    assert tested.returncode != 0
+    assert re.search(r"FAIL 1 one_complete_row_per_user_day_features", tested.stdout), tested.stdout
+    with connect(warehouse_file) as con:
+        (audit_table,) = con.execute(
+            "select table_schema || '.' || table_name from information_schema.tables"
+            " where table_name like 'one_complete_row_per_user_day%'"
+        ).fetchall()[0]
+        failures = con.execute(f"select user_id, rows_with_key, columns_with_nulls from {audit_table}").fetchall()
+    assert failures == [("u1", 1, "skip_rate, night_share")]
