@@ -139,8 +139,9 @@ def _materialize(p: dict, asset_names: tuple[str, ...], first: date | None, last
     from orchestration.resources import ListeningSourceResource, WarehouseResource
 
     from orchestration import definitions
-    from orchestration.partitions import partition_range_tags
+    from orchestration.partitions import partition_range_tags, plan_range_runs_once
 
+    plan_range_runs_once()
     all_assets = [*definitions.defs.assets, *definitions.defs.asset_checks]
     dbt_resource = definitions.defs.resources["dbt"]
 

@@ -199,7 +199,7 @@ def run_pipeline(path: Path, source, *, verbose: bool) -> bool:
     import dagster as dg
 
     from orchestration.dbt import prepare_manifest
-    from orchestration.partitions import partition_range_tags
+    from orchestration.partitions import partition_range_tags, plan_range_runs_once
 
     _say(f"warehouse: {path}")
     prepare_manifest()
@@ -228,6 +228,7 @@ def run_pipeline(path: Path, source, *, verbose: bool) -> bool:
     }
     all_assets = [*definitions.defs.assets, *definitions.defs.asset_checks]
     run_config = {"loggers": {"console": {"config": {"log_level": "INFO" if verbose else "CRITICAL"}}}}
+    plan_range_runs_once()
     instance = _dagster_instance()
     stages = run_stages(loading=not source.uses_files)
     for number, stage in enumerate(stages, start=1):

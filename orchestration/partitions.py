@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import date, datetime, timedelta
 
 import dagster as dg
@@ -28,6 +29,19 @@ def partition_range_tags(first: date, last: date) -> dict[str, str]:
     """Run tags that make one Dagster run materialise the daily partitions ``first`` to ``last``
     (both inclusive): a backfill in one run when every selected asset has a single-run policy."""
     return {"dagster/asset_partition_range_start": first.isoformat(), "dagster/asset_partition_range_end": last.isoformat()}
+
+
+#: Dagster's own switch, read when a run is created: a run over a range of days records one planned
+#: materialisation per asset instead of one per asset and day. Over the 1,587 days of eleven people's
+#: exports those were 14,262 events, 26 s of a 149 s run. What it gives up: the days of a range run
+#: that fails are not marked failed in the UI (the run is, and the CLI says why).
+PLAN_RANGE_RUNS_ONCE = "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"
+
+
+def plan_range_runs_once() -> None:
+    """Make the runs this process creates plan a range of days as one event per asset
+    (:data:`PLAN_RANGE_RUNS_ONCE`), unless the environment already says otherwise."""
+    os.environ.setdefault(PLAN_RANGE_RUNS_ONCE, "true")
 
 
 def listen_date_window(start: date, end: date) -> tuple[date, date]:

@@ -1,11 +1,19 @@
 from __future__ import annotations
 
+import os
 from datetime import date, datetime
 
 import dagster as dg
 import pytest
 
-from orchestration.partitions import dbt_vars, listen_date_window, partition_dates
+from orchestration.partitions import (
+    PLAN_RANGE_RUNS_ONCE,
+    dbt_vars,
+    listen_date_window,
+    partition_dates,
+    partition_range_tags,
+    plan_range_runs_once,
+)
 
 
 @pytest.mark.parametrize(
@@ -31,3 +39,28 @@ def test_listen_window_starts_a_day_before_the_utc_window():
 def test_partition_dates_of_a_multi_day_time_window():
     window = dg.TimeWindow(datetime(2024, 3, 1), datetime(2024, 3, 4))
     assert partition_dates(window) == (date(2024, 3, 1), date(2024, 3, 4))
+
+
+def _planned_materialisations_of_a_three_day_run() -> int:
+    @dg.asset(partitions_def=dg.DailyPartitionsDefinition(start_date="2024-01-01"), backfill_policy=dg.BackfillPolicy.single_run())
+    def daily_asset() -> None:
+        pass
+
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize([daily_asset], instance=instance, tags=partition_range_tags(date(2024, 1, 1), date(2024, 1, 3)))
+    records = instance.get_records_for_run(result.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED)
+    return len(records.records)
+
+
+def test_a_range_run_is_planned_once_per_asset_not_once_per_day(monkeypatch):
+    """Guards the pinned Dagster: the switch is an environment variable it reads when creating a run."""
+    monkeypatch.setattr(os, "environ", {key: value for key, value in os.environ.items() if key != PLAN_RANGE_RUNS_ONCE})
+    assert _planned_materialisations_of_a_three_day_run() == 3
+    plan_range_runs_once()
+    assert _planned_materialisations_of_a_three_day_run() == 1
+
+
+def test_an_explicit_setting_of_the_switch_is_kept(monkeypatch):
+    monkeypatch.setenv(PLAN_RANGE_RUNS_ONCE, "false")
+    plan_range_runs_once()
+    assert os.environ[PLAN_RANGE_RUNS_ONCE] == "false"
