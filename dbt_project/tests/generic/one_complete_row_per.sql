@@ -7,7 +7,7 @@
   model is the expensive part (a view that localises every play), one grouped read costs a third
   less than a unique test and a not-null test reading it once each. And every test is a step of
   its own in each dbt build and an asset check in Dagster, which records a planned check per daily
-  partition of a run: 76 checks over the 1,587 days of eleven people's exports were 120,000 rows.
+  partition of a run: 76 checks over the 1,576 days of eleven people's exports were 120,000 rows.
 #}
 {% test one_complete_row_per(model, key, columns) %}
 
