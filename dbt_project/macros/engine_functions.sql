@@ -56,6 +56,10 @@
     percentile_approx({{ expression }}, array({{ fractions | join(', ') }}), 10000)
 {%- endmacro %}
 
+{% macro spark__window_quantiles(expression, fractions) -%}
+    percentile({{ expression }}, array({{ fractions | join(', ') }}))
+{%- endmacro %}
+
 {% macro duckdb__window_quantiles(expression, fractions) -%}
     quantile_cont({{ expression }}, [{{ fractions | join(', ') }}])
 {%- endmacro %}

@@ -95,24 +95,24 @@
 {# A number as reason text, in the signal's unit. #}
 {% macro format_for_reason(expression, unit) -%}
     {%- if unit == 'percent' -%}
-        cast(cast(round(100 * {{ expression }}, 0) as bigint) as varchar)
+        cast(cast(round(100 * {{ expression }}, 0) as bigint) as {{ dbt.type_string() }})
     {%- elif unit == 'hours' -%}
-        cast(round({{ expression }} / 60.0, 1) as varchar)
+        cast(round({{ expression }} / 60.0, 1) as {{ dbt.type_string() }})
     {%- elif unit == 'ratio' -%}
-        cast(round({{ expression }}, 2) as varchar)
+        cast(round({{ expression }}, 2) as {{ dbt.type_string() }})
     {%- else -%}
-        cast(cast(round({{ expression }}, 0) as bigint) as varchar)
+        cast(cast(round({{ expression }}, 0) as bigint) as {{ dbt.type_string() }})
     {%- endif -%}
 {%- endmacro %}
 
 {# A local clock hour (0-24) as reason text: "09:00". #}
 {% macro clock_hour_for_reason(expression) -%}
-    lpad(cast({{ expression }} as varchar), 2, '0') || ':00'
+    lpad(cast({{ expression }} as {{ dbt.type_string() }}), 2, '0') || ':00'
 {%- endmacro %}
 
 {# A count and its noun as reason text: "1 play", "3 plays". #}
 {% macro count_with_noun(expression, singular, plural) -%}
-    cast({{ expression }} as varchar) || case when {{ expression }} = 1 then ' {{ singular }}' else ' {{ plural }}' end
+    cast({{ expression }} as {{ dbt.type_string() }}) || case when {{ expression }} = 1 then ' {{ singular }}' else ' {{ plural }}' end
 {%- endmacro %}
 
 {# The day's value of a signal as reason text, with its noun when it has one. #}

@@ -1,6 +1,7 @@
 {{
     config(
         unique_key='listen_date',
+        partition_by=('listen_date' if target.type == 'spark' else none),
     )
 }}
 

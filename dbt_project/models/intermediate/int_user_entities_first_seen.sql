@@ -1,6 +1,7 @@
 {{
     config(
         unique_key=['user_id', 'entity_type', 'entity_id'],
+        partition_by=('entity_type' if target.type == 'spark' else none),
     )
 }}
 
@@ -43,6 +44,22 @@ first_seen_in_window as (
 
 ),
 
+{% if is_incremental() and config.get('incremental_strategy') == 'insert_overwrite' %}
+-- A strategy that overwrites whole partitions (entity_type, on an engine without row-level
+-- deletes, such as Spark's Parquet tables) replaces every stored row of the types it writes, so
+-- the stored rows go with the new ones and each entity keeps its earliest day.
+final as (
+
+    select user_id, entity_type, entity_id, min(first_listen_date) as first_listen_date
+    from (
+        select user_id, entity_type, entity_id, first_listen_date from first_seen_in_window
+        union all
+        select user_id, entity_type, entity_id, first_listen_date from {{ this }}
+    ) as stored_and_new
+    group by user_id, entity_type, entity_id
+
+)
+{% else %}
 final as (
 
     select first_seen_in_window.*
@@ -57,5 +74,6 @@ final as (
     {% endif %}
 
 )
+{% endif %}
 
 select * from final

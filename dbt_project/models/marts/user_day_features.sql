@@ -1,6 +1,7 @@
 {{
     config(
         unique_key='listen_date',
+        partition_by=('listen_date' if target.type == 'spark' else none),
     )
 }}
 
@@ -27,7 +28,7 @@ play_times as (
 
     {{ recomputed_plays([
         'user_id', 'listen_date', 'started_epoch_seconds', 'ended_epoch_seconds', 'track_id',
-        'play_seconds < track_duration_ms / 1000.0 - 1 as is_cut_short',
+        'play_seconds < track_duration_ms / 1000 - 1 as is_cut_short',
     ]) }}
 
 ),
@@ -99,14 +100,14 @@ new_context_ages as (
     select
         day_contexts.user_id,
         day_contexts.listen_date,
-        min(day_contexts.listen_date - new_context_pairs.first_listen_date) as new_context_age_days
+        min({{ dbt.datediff('new_context_pairs.first_listen_date', 'day_contexts.listen_date', 'day') }}) as new_context_age_days
     from day_contexts
     inner join new_context_pairs
         on day_contexts.user_id = new_context_pairs.user_id
         and day_contexts.country = new_context_pairs.country
         and day_contexts.platform = new_context_pairs.platform
         and new_context_pairs.first_listen_date <= day_contexts.listen_date
-        and new_context_pairs.first_listen_date > day_contexts.listen_date - {{ var('new_context_days') }}
+        and new_context_pairs.first_listen_date > {{ dbt.dateadd('day', -(var('new_context_days') | int), 'day_contexts.listen_date') }}
     group by day_contexts.user_id, day_contexts.listen_date
 
 ),
@@ -131,10 +132,14 @@ sequenced as (
                 and lag(track_id) over in_order <> lag(track_id, 2) over in_order,
             false
         ) as previous_plays_cut_short,
-        max(ended_epoch_seconds) over (in_order rows between unbounded preceding and 1 preceding)
-            as previous_plays_end_epoch_seconds
+        max(ended_epoch_seconds) over earlier_in_order as previous_plays_end_epoch_seconds
     from play_times
-    window in_order as (partition by user_id, listen_date order by started_epoch_seconds, ended_epoch_seconds desc)
+    window
+        in_order as (partition by user_id, listen_date order by started_epoch_seconds, ended_epoch_seconds desc),
+        earlier_in_order as (
+            partition by user_id, listen_date order by started_epoch_seconds, ended_epoch_seconds desc
+            rows between unbounded preceding and 1 preceding
+        )
 
 ),
 
@@ -226,7 +231,7 @@ day_rhythm as (
         -- Rounded: parallel sums add in any order, and the last bits of a floating-point result
         -- would differ between re-runs (and so would a model trained on them).
         round(stddev_samp(seconds_since_previous_start) / nullif(avg(seconds_since_previous_start), 0), 6) as inter_play_gap_cv,
-        avg(is_overlapping * 1.0) as overlapping_play_share,
+        avg(is_overlapping) as overlapping_play_share,
         sum(is_metronomic) as metronomic_play_count,
         sum(is_session_start) as session_count,
         min(started_epoch_seconds) as first_started_epoch_seconds,
@@ -372,7 +377,7 @@ unusual_hours as (
         user_id,
         listen_date,
         count(*) as active_hours,
-        sum(case when history_days_with_plays = 0 then play_count else 0 end) * 1.0
+        sum(case when history_days_with_plays = 0 then play_count else 0 end)
             / sum(play_count) as unusual_hour_share
     from day_hours_with_history
     group by user_id, listen_date
@@ -399,17 +404,17 @@ daily as (
         listen_date,
         max(timezone) as timezone,
         count(*) as play_count,
-        sum(ms_played) / 60000.0 as minutes_played,
-        avg(case when is_skipped then 1.0 else 0.0 end) as skip_rate,
-        avg(case when play_seconds < {{ var('short_play_seconds') }} then 1.0 else 0.0 end) as short_play_share,
+        sum(ms_played) / 60000 as minutes_played,
+        avg(case when is_skipped then 1 else 0 end) as skip_rate,
+        avg(case when play_seconds < {{ var('short_play_seconds') }} then 1 else 0 end) as short_play_share,
         {{ quantile('play_seconds', 0.5) }} as median_play_seconds,
         avg(
             case
-                when local_hour >= {{ var('night_start_hour') }} and local_hour < {{ var('night_end_hour') }} then 1.0
-                else 0.0
+                when local_hour >= {{ var('night_start_hour') }} and local_hour < {{ var('night_end_hour') }} then 1
+                else 0
             end
         ) as night_share,
-        avg(case when played_at_abroad is not null then 1.0 else 0.0 end) as abroad_play_share,
+        avg(case when played_at_abroad is not null then 1 else 0 end) as abroad_play_share,
         count(distinct cast(floor(play_seconds) as bigint)) as distinct_play_lengths,
         count(
             distinct case when play_seconds >= {{ var('royalty_play_seconds') }} then cast(floor(play_seconds) as bigint) end
@@ -432,7 +437,12 @@ final as (
         -- running when the data ends, the later hours' plays have not arrived yet.
         cast(
             least(
-                {{ dbt.datediff('daily.listen_date', to_local_timestamp('daily.plays_known_until', 'daily.timezone'), 'hour') }},
+                floor(
+                    (
+                        {{ epoch_seconds(to_local_timestamp('daily.plays_known_until', 'daily.timezone')) }}
+                        - {{ epoch_seconds('cast(daily.listen_date as timestamp)') }}
+                    ) / 3600
+                ),
                 24
             ) as integer
         ) as observed_until_hour,
@@ -445,10 +455,10 @@ final as (
         daily.night_share,
         unusual_hours.active_hours,
         rhythm.longest_session_minutes,
-        top_entities.top_track_plays * 1.0 / daily.play_count as top_track_share,
-        top_entities.top_artist_plays * 1.0 / daily.play_count as top_artist_share,
-        top_entities.new_track_plays * 1.0 / daily.play_count as new_track_share,
-        top_entities.new_artist_plays * 1.0 / daily.play_count as new_artist_share,
+        top_entities.top_track_plays / daily.play_count as top_track_share,
+        top_entities.top_artist_plays / daily.play_count as top_artist_share,
+        top_entities.new_track_plays / daily.play_count as new_track_share,
+        top_entities.new_artist_plays / daily.play_count as new_artist_share,
         coalesce(new_context.new_country_count, 0) as new_country_count,
         coalesce(new_context.new_platform_count, 0) as new_platform_count,
         new_context_ages.new_context_age_days,
@@ -458,7 +468,7 @@ final as (
         rhythm.inter_play_gap_cv,
         -- Per distinct track, not per play: a fan replaying an album repeats its lengths, a script
         -- cutting every play to a few lengths has fewer lengths than tracks.
-        least(daily.distinct_play_lengths * 1.0 / top_entities.distinct_tracks, 1.0) as distinct_play_length_share,
+        least(daily.distinct_play_lengths / top_entities.distinct_tracks, 1.0) as distinct_play_length_share,
         -- The same, for the rules, only among plays that count as streams: a script cuts its plays
         -- past the royalty threshold, while a listener's quick skips share a few lengths of seconds
         -- whatever the track (a skipping day is the other engagement signals' evidence). Against the

@@ -1,6 +1,7 @@
 {{
     config(
         unique_key='listen_date',
+        partition_by=('listen_date' if target.type == 'spark' else none),
     )
 }}
 
@@ -118,7 +119,7 @@ population_day_effects as (
         case
             when count(raw_z_play_count) >= {{ var('min_users_for_day_effect') }}
                 then least(
-                    {{ quantile('case when raw_z_play_count is not null then play_count * 1.0 / nullif(expected_play_count, 0) end', 0.5) }},
+                    {{ quantile('case when raw_z_play_count is not null then play_count / nullif(expected_play_count, 0) end', 0.5) }},
                     1
                 )
             else 1

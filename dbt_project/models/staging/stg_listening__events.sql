@@ -134,7 +134,7 @@ localised as (
         end as played_at_abroad,
         zoned.started_epoch_seconds,
         zoned.ms_played,
-        zoned.ms_played / 1000.0 as play_seconds,
+        zoned.ms_played / 1000 as play_seconds,
         zoned.track_id,
         coalesce(zoned.artist_id, 'unknown-artist:' || zoned.track_id) as artist_id,
         zoned.track_duration_ms,
@@ -157,7 +157,7 @@ final as (
         started_epoch_seconds + play_seconds as ended_epoch_seconds,
         -- The same for every play: a local day ending after it is not over yet in the data (the
         -- last day of an export, or of a daily run for the users west of UTC).
-        {{ dbt.dateadd('hour', 'window_span.last_hour_number + 1', "cast('1970-01-01' as timestamp)") }} as plays_known_until
+        {{ dbt.dateadd('hour', '(window_span.last_hour_number + 1)', "cast('1970-01-01' as timestamp)") }} as plays_known_until
     from localised
     cross join window_span
 
