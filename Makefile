@@ -11,7 +11,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 run: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/listening-anomalies run $(ARGS)
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed-with-spark
 	$(BIN)/pytest $(ARGS)
 
 ui: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
@@ -27,6 +27,11 @@ benchmark: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml uv.lock | $(UV)
 	$(UV) sync --frozen --python python3
+	touch $@
+
+# The tests also build the dbt models on Spark: the spark dependency group on top of the rest.
+$(VENV)/.installed-with-spark: $(VENV)/.installed
+	$(UV) sync --frozen --python python3 --group spark
 	touch $@
 
 .tools/bin/uv:

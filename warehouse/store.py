@@ -8,6 +8,7 @@ the warehouse as it was.
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import duckdb
 import pandas as pd
@@ -89,6 +90,24 @@ def upsert_users(con: duckdb.DuckDBPyConnection, users: pa.Table) -> int:
     finally:
         con.unregister("incoming_users")
     return users.num_rows
+
+
+def export_raw_tables(con: duckdb.DuckDBPyConnection, folder: str | Path) -> dict[str, int]:
+    """Write every ``raw`` table as Parquet, ``<folder>/<table>/<table>.parquet``, for another engine.
+
+    A folder per table is what a Spark catalog registers as a table (the dbt macro
+    ``register_raw_parquet_tables``). Returns the rows written per table.
+    """
+    folder = Path(folder)
+    ensure_raw_tables(con)
+    written = {}
+    for qualified_name in sorted(RAW_TABLE_DDL):
+        table = qualified_name.split(".")[1]
+        (folder / table).mkdir(parents=True, exist_ok=True)
+        target = (folder / table / f"{table}.parquet").as_posix().replace("'", "''")
+        con.execute(f"copy {qualified_name} to '{target}' (format parquet)")
+        written[table] = con.execute(f"select count(*) from {qualified_name}").fetchone()[0]
+    return written
 
 
 def read_frame(con: duckdb.DuckDBPyConnection, sql: str, parameters: list | None = None) -> pd.DataFrame:

@@ -6,7 +6,7 @@ import pyarrow as pa
 import pytest
 
 from warehouse.connection import WarehouseLockedError, WarehouseMissingError, connect
-from warehouse.store import replace_date_window, replace_event_window, upsert_users
+from warehouse.store import export_raw_tables, replace_date_window, replace_event_window, upsert_users
 
 
 def _events(*plays: tuple[str, datetime, int]) -> pa.Table:
@@ -108,6 +108,19 @@ def test_a_column_new_to_the_table_is_added_and_null_outside_the_window(warehous
         ("a", 1.0, None),
         ("b", 2.0, 16),
     ]
+
+
+def test_raw_tables_are_exported_as_one_parquet_folder_each(warehouse_file, tmp_path):
+    con = connect(warehouse_file)
+    plays = _events(("u1", datetime(2024, 1, 1, 10), 1000), ("u2", datetime(2024, 1, 1, 11), 2000))
+    replace_event_window(con, plays, date(2024, 1, 1), date(2024, 1, 2), source="simulator")
+    written = export_raw_tables(con, tmp_path / "raw")
+    assert written["listening_events"] == 2 and written["load_audit"] == 0
+    exported = con.execute(
+        f"select * from read_parquet('{(tmp_path / 'raw' / 'listening_events').as_posix()}/*.parquet') order by event_id"
+    ).fetchall()
+    assert exported == con.execute("select * from raw.listening_events order by event_id").fetchall()
+    assert sorted(p.name for p in (tmp_path / "raw").iterdir()) == sorted(written)
 
 
 def test_a_second_writer_gets_a_clear_lock_error(warehouse_file):
