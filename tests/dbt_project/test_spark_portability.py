@@ -11,6 +11,7 @@ deletes and inserts rows, and the first-seen entities keep their earliest day ei
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from datetime import date, timedelta
 from pathlib import Path
@@ -79,6 +80,7 @@ def _differences(duck: pd.DataFrame, spark: pd.DataFrame, keys: list[str]) -> li
 
 
 def test_the_models_built_on_spark_equal_duckdbs(warehouse_file, tmp_path, monkeypatch):
+    assert shutil.which("java"), "Spark needs Java 17 (`java` on the PATH) for this test"
     spark_folder = tmp_path / "spark"
     monkeypatch.setenv("LISTENING_SPARK_WAREHOUSE", str(spark_folder))
     config = SimulationConfig(n_users=30, n_days=21, start_date=START, seed=4)
