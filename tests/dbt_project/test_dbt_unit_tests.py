@@ -7,30 +7,19 @@ tables in a temporary warehouse, the way `dbt test` would.
 from __future__ import annotations
 
 import re
-import subprocess
 
-from orchestration.dbt import DBT_EXECUTABLE, DBT_PROJECT_DIR
 from warehouse.connection import connect
 from warehouse.store import ensure_raw_tables
 
 
-def _dbt(*arguments: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [DBT_EXECUTABLE, *arguments, "--profiles-dir", str(DBT_PROJECT_DIR)],
-        cwd=DBT_PROJECT_DIR,
-        capture_output=True,
-        text=True,
-    )
-
-
-def test_every_dbt_unit_test_passes(warehouse_file, dbt_manifest):
+def test_every_dbt_unit_test_passes(warehouse_file, dbt_manifest, dbt):
     with connect(warehouse_file) as con:
         ensure_raw_tables(con)
-    seeded = _dbt("seed")
+    seeded = dbt("seed")
     assert seeded.returncode == 0, seeded.stdout
-    built = _dbt("run", "--empty")
+    built = dbt("run", "--empty")
     assert built.returncode == 0, built.stdout
-    tested = _dbt("test", "--select", "test_type:unit")
+    tested = dbt("test", "--select", "test_type:unit")
     assert tested.returncode == 0, tested.stdout
     summary = re.search(r"PASS=(\d+) WARN=\d+ ERROR=(\d+)", tested.stdout)
     assert summary and int(summary.group(1)) > 0 and summary.group(2) == "0", tested.stdout
@@ -49,26 +38,26 @@ def _load_plays(warehouse_file, event_ids: list[str]) -> None:
             )
 
 
-def test_the_staging_grain_test_fails_on_a_repeated_play(warehouse_file, dbt_manifest):
+def test_the_staging_grain_test_fails_on_a_repeated_play(warehouse_file, dbt_manifest, dbt):
     """Every end-to-end run shows it passing on clean plays; this shows it can fail."""
     _load_plays(warehouse_file, ["e1", "e2", "e2"])
-    assert _dbt("seed").returncode == 0
-    assert _dbt("run", "--select", "stg_listening__events").returncode == 0
-    tested = _dbt("test", "--select", "stg_listening__events,test_type:data")
+    assert dbt("seed").returncode == 0
+    assert dbt("run", "--select", "stg_listening__events").returncode == 0
+    tested = dbt("test", "--select", "stg_listening__events,test_type:data")
     assert tested.returncode != 0
     assert re.search(r"FAIL 1 one_complete_row_per_stg_listening__events", tested.stdout), tested.stdout
 
 
-def test_the_complete_rows_test_names_the_columns_left_null(warehouse_file, dbt_manifest):
+def test_the_complete_rows_test_names_the_columns_left_null(warehouse_file, dbt_manifest, dbt):
     _load_plays(warehouse_file, ["e1", "e2", "e3"])
-    assert _dbt("seed").returncode == 0
-    built = _dbt("run")
+    assert dbt("seed").returncode == 0
+    built = dbt("run")
     assert built.returncode == 0, built.stdout
-    passed = _dbt("test", "--select", "user_day_features,test_type:data")
+    passed = dbt("test", "--select", "user_day_features,test_type:data")
     assert passed.returncode == 0, passed.stdout
     with connect(warehouse_file) as con:
         con.execute("update analytics.user_day_features set skip_rate = null, night_share = null")
-    tested = _dbt("test", "--select", "user_day_features,test_type:data", "--store-failures")
+    tested = dbt("test", "--select", "user_day_features,test_type:data", "--store-failures")
     assert tested.returncode != 0
     assert re.search(r"FAIL 1 one_complete_row_per_user_day_features", tested.stdout), tested.stdout
     with connect(warehouse_file) as con:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -20,7 +19,6 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from orchestration.dbt import DBT_EXECUTABLE, DBT_PROJECT_DIR
 from warehouse.connection import connect
 from warehouse.ingest import write_simulated_window
 from warehouse.simulator import SimulationConfig
@@ -38,16 +36,6 @@ MODEL_KEYS = {
     "user_day_baselines": ["user_id", "listen_date"],
     "user_day_rule_flags": ["user_id", "listen_date"],
 }
-
-
-def _dbt(target: str, *arguments: str) -> None:
-    done = subprocess.run(
-        [DBT_EXECUTABLE, *arguments, "--target", target, "--profiles-dir", str(DBT_PROJECT_DIR)],
-        cwd=DBT_PROJECT_DIR,
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0, f"dbt {' '.join(arguments)} --target {target}:\n{done.stdout[-6000:]}"
 
 
 def _spark_table(spark_folder: Path, table: str) -> pd.DataFrame:
@@ -79,7 +67,11 @@ def _differences(duck: pd.DataFrame, spark: pd.DataFrame, keys: list[str]) -> li
     return found
 
 
-def test_the_models_built_on_spark_equal_duckdbs(warehouse_file, tmp_path, monkeypatch):
+def test_the_models_built_on_spark_equal_duckdbs(warehouse_file, tmp_path, monkeypatch, dbt):
+    def succeeds(target: str, *arguments: str) -> None:
+        done = dbt(*arguments, target=target)
+        assert done.returncode == 0, f"dbt {' '.join(arguments)} --target {target}:\n{done.stdout[-6000:]}"
+
     assert shutil.which("java"), "Spark needs Java 17 (`java` on the PATH) for this test"
     spark_folder = tmp_path / "spark"
     monkeypatch.setenv("LISTENING_SPARK_WAREHOUSE", str(spark_folder))
@@ -87,15 +79,15 @@ def test_the_models_built_on_spark_equal_duckdbs(warehouse_file, tmp_path, monke
     with connect(warehouse_file) as con:
         write_simulated_window(con, config, WINDOWS[0][0], WINDOWS[-1][1])
         export_raw_tables(con, tmp_path / "raw")
-    _dbt("spark", "run-operation", "register_raw_parquet_tables", "--args", json.dumps({"path": str(tmp_path / "raw")}))
+    succeeds("spark", "run-operation", "register_raw_parquet_tables", "--args", json.dumps({"path": str(tmp_path / "raw")}))
 
     first, later = (json.dumps({"start_date": start.isoformat(), "end_date": end.isoformat()}) for start, end in WINDOWS)
-    _dbt("warehouse", "build", "--vars", first, "--exclude", "resource_type:unit_test")
+    succeeds("warehouse", "build", "--vars", first, "--exclude", "resource_type:unit_test")
     # On Spark, dbt's unit tests too (DuckDB's run in test_dbt_unit_tests.py): the rules' edge cases.
-    _dbt("spark", "build", "--vars", first)
+    succeeds("spark", "build", "--vars", first)
     # The data tests once: on Spark each is a query of its own, a second or two.
     for target in ("warehouse", "spark"):
-        _dbt(target, "run", "--vars", later)
+        succeeds(target, "run", "--vars", later)
 
     with connect(warehouse_file) as con:
         duckdb_tables = {table: con.execute(f"select * from analytics.{table}").df() for table in MODEL_KEYS}
