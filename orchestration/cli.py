@@ -1,4 +1,4 @@
-"""``listening-anomalies``: run the DAG, query the warehouse, start the UI.
+"""``listening-anomalies``: run the DAG, query the warehouse, export its raw tables, start the UI.
 
 Errors a person can fix print one line and exit non-zero; nothing here prints a traceback for
 them.
@@ -20,7 +20,7 @@ from typing import Sequence
 
 import duckdb
 
-from warehouse.connection import WarehouseError, open_warehouse
+from warehouse.connection import WarehouseError, open_warehouse, require_warehouse
 from warehouse.paths import REPOSITORY_ROOT, use_warehouse, warehouse_path
 from warehouse.reports import run_summary
 
@@ -109,6 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--readme", type=Path, help="also write the table into this file, between the profile's detection-evaluation markers"
     )
     evaluate.add_argument("--verbose", action="store_true", help="show Dagster and dbt logs")
+
+    export = commands.add_parser(
+        "export", help="write the raw tables as Parquet, a folder per table: the input of the dbt models on Spark"
+    )
+    export.add_argument("folder", type=Path, help="where the tables' folders go, e.g. warehouse/raw_parquet")
+    export.add_argument("--warehouse", type=Path, help="DuckDB file (default as for run)")
 
     ui = commands.add_parser("ui", help="start the Dagster UI on 127.0.0.1")
     ui.add_argument("--port", type=_positive_int, default=3000, help="port (default 3000)")
@@ -383,6 +389,24 @@ def _cell(value: object) -> str:
     return str(value)
 
 
+def command_export(arguments: argparse.Namespace) -> int:
+    from warehouse.store import export_raw_tables
+
+    path = require_warehouse(arguments.warehouse or warehouse_path())
+    folder = arguments.folder.resolve()
+    # Writable: a raw table the warehouse lacks is created empty, so every source Spark reads exists.
+    with open_warehouse(path) as con:
+        written = export_raw_tables(con, folder)
+    _say(f"raw tables of {path} written to {folder}:")
+    _say(format_table(["table", "rows"], [(f"raw.{table}", f"{rows:,}") for table, rows in written.items()]))
+    _say(
+        '\nthe models on Spark (README, "The same models on Spark"), from dbt_project/:\n'
+        f'  ../.venv/bin/dbt run-operation register_raw_parquet_tables --args "{{path: {folder}}}" --target spark\n'
+        "  ../.venv/bin/dbt build --target spark"
+    )
+    return 0
+
+
 def command_ui(arguments: argparse.Namespace) -> int:
     path = use_warehouse(arguments.warehouse or warehouse_path())
     from orchestration.dbt import prepare_manifest
@@ -405,7 +429,13 @@ def command_ui(arguments: argparse.Namespace) -> int:
     )
 
 
-COMMANDS = {"run": command_run, "query": command_query, "evaluate": command_evaluate, "ui": command_ui}
+COMMANDS = {
+    "run": command_run,
+    "query": command_query,
+    "evaluate": command_evaluate,
+    "export": command_export,
+    "ui": command_ui,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -35,6 +35,17 @@ class WarehouseMissingError(WarehouseError):
     """The warehouse file does not exist yet."""
 
 
+def require_warehouse(path: str | Path) -> Path:
+    """``path`` as a Path, when a warehouse file is there; :class:`WarehouseMissingError` otherwise."""
+    target = Path(path)
+    if not target.exists():
+        raise WarehouseMissingError(
+            f"warehouse file {target} does not exist: run `make run` or "
+            "`listening-anomalies run` first, or pass --warehouse"
+        )
+    return target
+
+
 def connect(path: str | Path | None = None, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Open the warehouse at ``path`` (default: :func:`warehouse.paths.warehouse_path`).
 
@@ -42,12 +53,9 @@ def connect(path: str | Path | None = None, *, read_only: bool = False) -> duckd
     ``raw`` and ``analytics`` schemas.
     """
     target = Path(path) if path is not None else warehouse_path()
-    if read_only and not target.exists():
-        raise WarehouseMissingError(
-            f"warehouse file {target} does not exist: run `make run` or "
-            "`listening-anomalies run` first, or pass --warehouse"
-        )
-    if not read_only:
+    if read_only:
+        require_warehouse(target)
+    else:
         target.parent.mkdir(parents=True, exist_ok=True)
     try:
         con = duckdb.connect(

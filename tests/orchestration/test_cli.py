@@ -4,6 +4,9 @@ import duckdb
 import pytest
 
 from orchestration.cli import format_table, long_range_note, main, run_stages
+from warehouse.connection import connect
+from warehouse.contract import RAW_TABLE_DDL
+from warehouse.store import ensure_raw_tables
 
 
 @pytest.fixture
@@ -48,6 +51,27 @@ def test_query_on_a_missing_warehouse_says_what_to_do(tmp_path, capsys):
     error = capsys.readouterr().err
     assert code == 2 and "does not exist" in error and "make run" in error
     assert not (tmp_path / "absent.duckdb").exists()
+
+
+def test_export_writes_every_raw_table_and_says_how_spark_registers_them(warehouse_file, tmp_path, capsys):
+    with connect(warehouse_file) as con:
+        ensure_raw_tables(con)
+        con.execute("insert into raw.users values ('u1', 'Europe/Berlin'), ('u2', 'UTC')")
+    folder = tmp_path / "raw_parquet"
+    code = main(["export", str(folder), "--warehouse", str(warehouse_file)])
+    output = capsys.readouterr().out
+    assert code == 0
+    assert ["raw.users", "2"] in [line.split() for line in output.splitlines()]
+    assert sorted(table.name for table in folder.iterdir()) == sorted(name.split(".")[1] for name in RAW_TABLE_DDL)
+    assert duckdb.sql(f"select count(*) from '{(folder / 'users').as_posix()}/*.parquet'").fetchall() == [(2,)]
+    assert f"register_raw_parquet_tables --args \"{{path: {folder.resolve()}}}\" --target spark" in output
+
+
+def test_export_of_a_missing_warehouse_creates_nothing(tmp_path, capsys):
+    code = main(["export", str(tmp_path / "raw_parquet"), "--warehouse", str(tmp_path / "absent.duckdb")])
+    error = capsys.readouterr().err
+    assert code == 2 and "does not exist" in error
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize(
