@@ -105,8 +105,7 @@ def export_raw_tables(con: duckdb.DuckDBPyConnection, folder: str | Path) -> dic
         table = qualified_name.split(".")[1]
         (folder / table).mkdir(parents=True, exist_ok=True)
         target = (folder / table / f"{table}.parquet").as_posix().replace("'", "''")
-        con.execute(f"copy {qualified_name} to '{target}' (format parquet)")
-        written[table] = con.execute(f"select count(*) from {qualified_name}").fetchone()[0]
+        (written[table],) = con.execute(f"copy {qualified_name} to '{target}' (format parquet)").fetchone()
     return written
 
 
