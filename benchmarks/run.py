@@ -241,14 +241,18 @@ def _median_stage(runs: list[dict]) -> dict:
     if not ok:
         return {"success": False, "error": runs[-1].get("error") if runs else "not run", "repeats": runs}
     out = {"success": True, "repeats": runs}
+    # The lower median, so that every figure is one a run measured (with an even number of runs
+    # too), and the details of the run whose work seconds it is, so that its per-model and per-step
+    # seconds add up to the stage's.
     for key in ("seconds", "process_seconds", "peak_rss_mb", "tree_rss_mb", "events_per_second"):
         values = [r[key] for r in ok if r.get(key) is not None]
         if values:
-            out[key] = statistics.median(values)
-    out["events"] = ok[0].get("events")
+            out[key] = statistics.median_low(values)
+    median_run = next(r for r in ok if r["seconds"] == out["seconds"])
+    out["events"] = median_run.get("events")
     for key in ("dagster_runs", "partitions", "sanity", "step_seconds", "cell_seconds", "read_seconds", "compute_seconds", "model_seconds", "test_seconds", "parquet_seconds"):
-        if key in ok[len(ok) // 2]:
-            out[key] = ok[len(ok) // 2][key]
+        if key in median_run:
+            out[key] = median_run[key]
     return out
 
 

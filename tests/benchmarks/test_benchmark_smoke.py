@@ -85,3 +85,22 @@ def test_dbt_model_seconds_add_up_over_every_build_of_a_range() -> None:
     layers = benchmark.dbt_breakdown({"seconds": 60.0, **found})
     assert layers["dbt_models_total"] == pytest.approx(43.1)
     assert layers["dbt_overhead"] == pytest.approx(60.0 - 43.1 - 4.0)
+
+
+def test_a_repeated_size_reports_the_breakdown_of_its_median_run() -> None:
+    def dbt_run(seconds: float, features: float, tests: float) -> dict:
+        return {"dbt": {"success": True, "seconds": seconds, "process_seconds": seconds + 15, "peak_rss_mb": 900.0,
+                        "tree_rss_mb": 1200.0, "events": 1_000, "model_seconds": {"user_day_features": features},
+                        "test_seconds": tests}}
+
+    # In the order run: slowest, fastest, median (a fast run's details beside the median's
+    # seconds would leave a large "rest").
+    summary = benchmark.summarise_size("3x1", 3, 1, [dbt_run(170.0, 120.0, 31.0), dbt_run(135.0, 98.0, 24.0), dbt_run(160.0, 121.0, 28.0)])
+    assert summary["stages"]["dbt"]["seconds"] == 160.0
+    assert summary["dbt_breakdown"]["dbt_models_total"] == 121.0
+    assert summary["dbt_breakdown"]["dbt_tests"] == 28.0
+    assert summary["dbt_breakdown"]["dbt_overhead"] == pytest.approx(160.0 - 121.0 - 28.0)
+
+    two_runs = benchmark.summarise_size("3x1", 3, 1, [dbt_run(170.0, 120.0, 31.0), dbt_run(135.0, 98.0, 24.0)])
+    assert two_runs["stages"]["dbt"]["seconds"] == 135.0
+    assert two_runs["dbt_breakdown"]["dbt_overhead"] == pytest.approx(135.0 - 98.0 - 24.0)
