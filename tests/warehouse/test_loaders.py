@@ -302,6 +302,24 @@ def test_a_play_recorded_twice_in_an_export_loads_once(con, tmp_path):
     assert (report.rows_loaded, report.rows_duplicate) == (2, 0)
 
 
+def test_a_play_logged_twice_in_canonical_events_loads_once(con, tmp_path):
+    """A client log may record a play twice, a second apart; a crossfaded replay is still a play."""
+    plays = _write_bytes(
+        tmp_path,
+        "plays.csv",
+        b"user_id,played_at,ms_played,track_id\n"
+        b"amy,2024-06-01T10:00:00Z,180000,logged-twice\n"
+        b"amy,2024-06-01T10:00:02Z,180000,logged-twice\n"  # 2 s later, the same 180 s: one play
+        b"amy,2024-06-01T11:00:00Z,180000,on-repeat\n"
+        b"amy,2024-06-01T11:02:50Z,180000,on-repeat\n"  # 10 s before the first ends: a crossfade
+        b"amy,2024-06-01T12:00:00Z,180000,two-lengths\n"
+        b"amy,2024-06-01T12:00:02Z,90000,two-lengths\n",  # another length: another play
+    )
+    report = load_files(con, plays)
+    assert (report.rows_loaded, report.rows_duplicate) == (5, 1)
+    assert con.execute("select count(*) from raw.listening_events where track_id = 'logged-twice'").fetchall() == [(1,)]
+
+
 def test_unicode_names_give_stable_distinct_ids(con, tmp_path):
     load_files(con, FIXTURES / "spotify_account" / "alice")
     artists = con.execute("select count(distinct artist_id) from raw.listening_events").fetchone()[0]

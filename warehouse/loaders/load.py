@@ -30,6 +30,9 @@ from warehouse.paths import COUNTRY_TIME_ZONES_PATH
 from warehouse.store import ensure_raw_tables, table_exists
 
 MAX_MS_PLAYED = 24 * 60 * 60 * 1000
+# Spotify's clients crossfade up to 12 s: a replay of a track may start that much before the
+# previous play of it ends.
+MAX_CROSSFADE_MS = 12_000
 NON_MUSIC_PREFIX = "not a music play"
 _TEMP_TABLES = [STAGED_EVENTS, STAGED_USERS, "_ld_zones", "_ld_user_checked", "_ld_bad_zones", "_ld_checked"]
 
@@ -194,22 +197,23 @@ def _validate_events(con: duckdb.DuckDBPyConnection, salt: str | None, now: date
                 case when reason is null then coalesce(given_event_id, {DERIVED_EVENT_ID_SQL}) end as event_id
             from reasoned
         ),
-        -- Spotify's exports sometimes record one play twice, the second record stamped a few
-        -- seconds later: the same track for the same milliseconds, starting before the first
-        -- record's play could have ended. Nobody hears one track twice at once for the same time
-        -- to the millisecond, so the later record repeats the first (a minute of slack where both
-        -- ends are stamped to the minute, as in account data).
+        -- Clients sometimes record one play twice, the second record stamped a few seconds later
+        -- (Spotify's exports 13-18 s, client logs a second or two): the same track for the same
+        -- milliseconds, starting before the first record's play could have ended. Nobody hears
+        -- one track twice at once for the same time to the millisecond, so the later record
+        -- repeats the first. A replay starts as the play before it ends, or a crossfade earlier;
+        -- where both ends are stamped to the minute (account data), a minute earlier.
         repeated_records as (
             select source_file, "row_number",
                 epoch_ms(played_at) - lag(epoch_ms(played_at)) over same_play
                     < ms_played - case
                         when ends_on_a_whole_minute and lag(ends_on_a_whole_minute) over same_play then 60000
-                        else 0
+                        else {MAX_CROSSFADE_MS}
                     end as repeats_a_record
             from (
-                select *, ts = date_trunc('minute', ts) as ends_on_a_whole_minute
+                select *, ts_is_end and ts = date_trunc('minute', ts) as ends_on_a_whole_minute
                 from ided
-                where reason is null and ts_is_end and ms_played > 0
+                where reason is null and ms_played > 0
             )
             window same_play as (partition by user_id, track_id, ms_played order by played_at, source_file, "row_number")
         )
