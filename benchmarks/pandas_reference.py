@@ -272,6 +272,8 @@ def user_day_baselines(features: pd.DataFrame, day_hours: pd.DataFrame, signals:
     for s in signals:
         if s["light_day_quantile"]:
             baselines[f"light_day_{s['metric']}"] = roll[s["metric"]].quantile(s["light_day_quantile"])
+        if s["record_floor_var"]:  # the most on any baseline day
+            baselines[f"record_{s['metric']}"] = roll[s["metric"]].max()
     # A day not over in the data: the same statistics of the baseline days' plays before its observed hour.
     incomplete = features.loc[features["observed_until_hour"] < 24, ["user_id", "listen_date", "observed_until_hour"]]
     history = incomplete.merge(day_hours, on="user_id", suffixes=("", "_history"))
@@ -316,6 +318,15 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
     )
     day_play_ratio = play_share.groupby(df["listen_date"]).median().where(enough["raw_z_play_count"], 1.0).fillna(1.0).clip(upper=1.0)
     day_play_ratio = day_play_ratio.reindex(df["listen_date"]).to_numpy()
+    # A record is read against the day's median ratio of the value to the usual (at least 1).
+    day_ratios = {
+        s["metric"]: (df[s["metric"]] / df[f"usual_{s['metric']}"].where(df[f"usual_{s['metric']}"] != 0))
+        .where(df[f"raw_z_{s['metric']}"].notna())
+        .groupby(df["listen_date"]).median()
+        .where(enough[f"raw_z_{s['metric']}"], 1.0).fillna(1.0).clip(lower=1.0)
+        .reindex(df["listen_date"]).to_numpy()
+        for s in signals if s["record_floor_var"]
+    }
     families = {family: pd.Series(False, index=df.index) for family in FAMILIES}
     for s in signals:
         m = s["metric"]
@@ -332,6 +343,12 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
         else:
             deviates = (z.abs() >= threshold) & (change.abs() >= min_change)
         deviates = deviates.fillna(False) & has_baseline
+        if s["record_floor_var"]:  # far beyond the user's own record, however widely their days swing
+            deviates |= (
+                (df[m] >= v[s["record_floor_var"]])
+                & (df[m] >= v["record_factor"] * df[f"record_{m}"] * day_ratios[m])
+                & has_baseline
+            )
         if s["ceiling_var"]:  # beyond a human limit whatever the baseline, new account or not
             deviates |= df[m] >= v[s["ceiling_var"]]
         if s["min_count_var"]:  # a share near zero for everyone: count the plays with the property
@@ -467,7 +484,7 @@ def compare_with_dbt(result: ReferenceResult, con) -> dict:
     bj = ours_b.merge(dbt_baselines, on=keys, suffixes=("_pandas", "_dbt"))
     baseline_diff = 0.0
     for column in ours_b.columns:
-        if column.startswith(("usual_", "spread_", "light_day_")) and f"{column}_dbt" in bj:
+        if column.startswith(("usual_", "spread_", "light_day_", "record_")) and f"{column}_dbt" in bj:
             a, b = bj[f"{column}_pandas"].astype(float), bj[f"{column}_dbt"].astype(float)
             diff = (a - b).abs().where(~(a.isna() & b.isna()), 0.0).fillna(np.inf)
             baseline_diff = max(baseline_diff, float(diff.max()) if len(diff) else 0.0)

@@ -20,6 +20,14 @@
                   the signal needs is this many plays with the property (share x plays)
                   instead of min_plays_for_pattern_signals plays in the day; 2 overlapping
                   plays from a user whose plays never overlapped say more than 20 plays do
+  record_floor_var
+                  optional dbt var, for an amount that only goes up: the value also deviates,
+                  with a rule baseline, when it is at least record_factor times the user's
+                  record (the most on any baseline day; the baselines give record_<metric>,
+                  times the day's median ratio of the value to the usual over all users when
+                  that is above 1, so that a holiday raises every record) and at least this
+                  var; a listener whose days range from minutes to hours has a log spread so
+                  wide that no z-score reaches the obvious case below the human ceilings
   light_day_quantile
                   optional, log-scale signals only: the baselines also give
                   light_day_<metric>, this quantile of the metric over the baseline days, so
@@ -34,9 +42,9 @@
 #}
 {% macro deviation_signals() %}
     {{ return([
-        {'metric': 'minutes_played', 'family': 'volume', 'direction': 'both', 'log_scale': true, 'scale_floor': 0.25, 'min_change_var': 'min_minutes_change', 'ceiling_var': 'max_human_minutes', 'unit': 'count', 'label': '{value} min vs usual {usual}'},
+        {'metric': 'minutes_played', 'family': 'volume', 'direction': 'both', 'log_scale': true, 'scale_floor': 0.25, 'min_change_var': 'min_minutes_change', 'ceiling_var': 'max_human_minutes', 'record_floor_var': 'min_record_minutes', 'unit': 'count', 'label': '{value} min vs usual {usual}'},
         {'metric': 'play_count', 'family': 'volume', 'direction': 'both', 'log_scale': true, 'scale_floor': 0.25, 'min_change_var': 'min_play_count_change', 'light_day_quantile': 0.1, 'unit': 'count', 'noun': ['play', 'plays'], 'label': '{value} vs usual {usual}'},
-        {'metric': 'longest_session_minutes', 'family': 'continuity', 'direction': 'up', 'log_scale': true, 'scale_floor': 0.25, 'min_change_var': 'min_session_minutes_change', 'ceiling_var': 'max_human_session_minutes', 'unit': 'hours', 'label': 'longest continuous listening {value} h vs usual {usual} h'},
+        {'metric': 'longest_session_minutes', 'family': 'continuity', 'direction': 'up', 'log_scale': true, 'scale_floor': 0.25, 'min_change_var': 'min_session_minutes_change', 'ceiling_var': 'max_human_session_minutes', 'record_floor_var': 'min_record_session_minutes', 'unit': 'hours', 'label': 'longest continuous listening {value} h vs usual {usual} h'},
         {'metric': 'active_hours', 'family': 'volume', 'direction': 'up', 'scale_floor': 1, 'min_change_var': 'min_active_hours_change', 'ceiling_var': 'max_human_active_hours', 'unit': 'count', 'label': 'active in {value} hours of the day vs usual {usual}'},
         {'metric': 'night_share', 'family': 'timing', 'direction': 'up', 'scale_floor': 0.05, 'min_change_var': 'min_share_change', 'unit': 'percent', 'label': '{value}% of plays at night vs usual {usual}%'},
         {'metric': 'unusual_hour_share', 'family': 'timing', 'direction': 'up', 'scale_floor': 0.05, 'min_change_var': 'min_share_change', 'unit': 'percent', 'label': '{value}% of plays at hours unused in the baseline window vs usual {usual}%'},

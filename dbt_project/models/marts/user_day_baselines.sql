@@ -9,7 +9,8 @@
   Each user's usual behaviour before each day: robust statistics over the user's active days in
   [listen_date - baseline_window_days, listen_date). Only earlier days count, so a day's baseline
   never changes when that day or any later day changes. Medians and interquartile ranges keep
-  one anomalous day from hiding the next one.
+  one anomalous day from hiding the next one; the record (the most on any of those days) of the
+  amounts that only go up tells a day far beyond anything the user did from a wide day-to-day swing.
   Grain: one row per user_id and listen_date of user_day_features.
 
   Window frames (not a self-join): each aggregate reads each history row once, where a join
@@ -96,6 +97,9 @@ windowed as (
             false
         ) as continues_previous_day_session,
         {%- for signal in signals %}
+        {%- if signal.record_floor_var %}
+        max({{ signal.metric }}) {{ history_frame }} as record_{{ signal.metric }},
+        {%- endif %}
         {%- if signal.log_scale %}
         {{ window_quantiles(signal.metric, level_fractions(signal)) }} {{ history_frame }} as levels_{{ signal.metric }},
         {{ window_quantiles(signal_scale(signal, signal.metric), [0.25, 0.75]) }} {{ history_frame }}
@@ -117,6 +121,9 @@ baselines as (
         baseline_days,
         continues_previous_day_session,
         {%- for signal in signals %}
+        {%- if signal.record_floor_var %}
+        record_{{ signal.metric }},
+        {%- endif %}
         {%- if signal.log_scale %}
         {{ array_item('levels_' ~ signal.metric, level_fractions(signal) | length) }} as usual_{{ signal.metric }},
         {%- if signal.light_day_quantile %}

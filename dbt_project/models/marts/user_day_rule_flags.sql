@@ -84,6 +84,9 @@ raw_deviations as (
         baselines.continues_previous_day_session,
         {%- for signal in signals %}
         baselines.usual_{{ signal.metric }},
+        {%- if signal.record_floor_var %}
+        baselines.record_{{ signal.metric }},
+        {%- endif %}
         case
             when baselines.baseline_days >= {{ var('min_days_for_deviation') }}
                 then (
@@ -105,6 +108,8 @@ raw_deviations as (
 -- is no population effect: shift 0, spread 1. The collapse reads the day's median share of the
 -- usual play count instead (at most 1): on a day when everyone plays a third of their usual (an
 -- outage), a user at a tenth of theirs is at a third of the population's day, not near silent.
+-- A record is read against the day's median ratio of the value to the usual (at least 1): on a
+-- holiday when everyone listens twice as long, twice the user's record is four times.
 population_day_effects as (
 
     select
@@ -115,6 +120,16 @@ population_day_effects as (
                 then {{ quantile('raw_z_' ~ signal.metric, 0.5) }}
             else 0
         end as day_effect_{{ signal.metric }},
+        {%- if signal.record_floor_var %}
+        case
+            when count(raw_z_{{ signal.metric }}) >= {{ var('min_users_for_day_effect') }}
+                then greatest(
+                    {{ quantile('case when raw_z_' ~ signal.metric ~ ' is not null then ' ~ signal.metric ~ ' / nullif(usual_' ~ signal.metric ~ ', 0) end', 0.5) }},
+                    1
+                )
+            else 1
+        end as day_ratio_{{ signal.metric }},
+        {%- endif %}
         {%- endfor %}
         case
             when count(raw_z_play_count) >= {{ var('min_users_for_day_effect') }}
@@ -157,6 +172,9 @@ deviations as (
         {%- for signal in signals %}
         (raw_deviations.raw_z_{{ signal.metric }} - population_day_effects.day_effect_{{ signal.metric }})
             / greatest(population_day_spreads.day_spread_{{ signal.metric }}, 1) as {{ signal.metric }}_z,
+        {%- if signal.record_floor_var %}
+        coalesce(population_day_effects.day_ratio_{{ signal.metric }}, 1) as day_ratio_{{ signal.metric }},
+        {%- endif %}
         {%- endfor %}
         population_day_effects.day_play_count_ratio
     from raw_deviations
@@ -186,6 +204,14 @@ signals as (
                     {%- endif %}
                     and {{ has_rule_baseline }}
                 )
+                {%- if signal.record_floor_var %}
+                -- Far beyond the user's own record, however widely their days swing.
+                or (
+                    {{ signal.metric }} >= {{ var(signal.record_floor_var) }}
+                    and {{ signal.metric }} >= {{ var('record_factor') }} * record_{{ signal.metric }} * day_ratio_{{ signal.metric }}
+                    and {{ has_rule_baseline }}
+                )
+                {%- endif %}
                 {%- if signal.ceiling_var %}
                 -- No person listens like that, new account or not: a ceiling needs no baseline.
                 or {{ signal.metric }} >= {{ var(signal.ceiling_var) }}
