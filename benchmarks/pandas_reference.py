@@ -383,7 +383,11 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
     ).fillna(False)
     families["volume"] |= volume_collapse
     machine_timed = df["metronomic_play_count"] >= v["min_metronomic_plays"]  # a machine's schedule: no baseline needed
-    families["engagement"] |= machine_timed
+    machine_cut = (  # streams cut to a handful of lengths whatever their tracks: a machine's cut
+        (df["distinct_stream_length_share"] <= v["max_machine_cut_stream_length_share"])
+        & (df["play_count"] >= v["min_plays_for_pattern_signals"])
+    )
+    families["engagement"] |= machine_timed | machine_cut
     for family in FAMILIES:
         df[f"is_{family}_signal"] = families[family]
     # More active hours than usual cover more of the clock: timing then is no independent evidence.
@@ -401,13 +405,14 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
     )
     # Decisive on their own: several new countries in one day or a new device in a new country
     # beside plays from another country, overlapping streams, one track looping through the day,
-    # plays on a fixed schedule.
+    # plays on a fixed schedule, streams cut to a handful of lengths.
     decisive = (
         country_hopping
         | (new_context & (df["country_count"] >= 2))
         | df["is_overlapping_play_share_deviation"]
         | track_loop
         | machine_timed
+        | machine_cut
     )
     df["rule_flag"] = (df["rule_signal_count"] >= v["min_deviating_families"]) | decisive
     df["is_cold_start"] = ~has_baseline

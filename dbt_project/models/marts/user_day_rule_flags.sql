@@ -16,8 +16,9 @@
   are played together again, and for a week, var new_context_days, beside plays from another
   country), streams overlapping each other far more than usual (two listeners at once), one
   track looping for hours (through half the day's plays, or in many plays far beyond the user's
-  habit), and plays started on a fixed schedule
-  whatever their lengths (a machine's timing).
+  habit), plays started on a fixed schedule
+  whatever their lengths (a machine's timing), and plays cut to a handful of lengths whatever
+  their tracks (a machine's cut, var max_machine_cut_stream_length_share).
   Two signals are their family's evidence without being decisive. A volume collapse (a listener
   with a substantial usual volume near silent at home: far below the usual count and far below
   the user's own light days, both measured against the population's day, and far outside the
@@ -245,6 +246,13 @@ signals as (
         -- A human ceiling, like the ones above: plays started on a fixed schedule whatever their
         -- lengths are a machine's.
         coalesce(metronomic_play_count >= {{ var('min_metronomic_plays') }}, false) as is_machine_timed,
+        -- So are streams cut to a handful of lengths whatever their tracks (a timer that jitters by
+        -- seconds keeps no fixed schedule, but it cuts its plays alike).
+        coalesce(
+            distinct_stream_length_share <= {{ var('max_machine_cut_stream_length_share') }}
+                and play_count >= {{ var('min_plays_for_pattern_signals') }},
+            false
+        ) as is_machine_cut,
         coalesce(
             {{ has_rule_baseline }}
                 and expected_play_count >= {{ var('min_usual_plays_for_collapse') }}
@@ -273,7 +281,7 @@ families as (
             {%- for signal in counted_signals if signal.family == family %}
             is_{{ signal.metric }}_deviation or
             {%- endfor %}
-            {{ {'context': 'is_new_context_deviation', 'volume': 'is_volume_collapse', 'engagement': 'is_machine_timed'}.get(family, 'false') }}
+            {{ {'context': 'is_new_context_deviation', 'volume': 'is_volume_collapse', 'engagement': 'is_machine_timed or is_machine_cut'}.get(family, 'false') }}
         ) as is_{{ family }}_signal,
         {%- endfor %}
         -- One track for hours, its share deviating (the deviation holds the human ceiling of half
@@ -308,7 +316,8 @@ counted as (
             or coalesce(is_new_context_deviation and country_count >= 2, false)
             or is_overlapping_play_share_deviation
             or is_track_loop
-            or is_machine_timed as has_decisive_signal
+            or is_machine_timed
+            or is_machine_cut as has_decisive_signal
     from families
 
 ),
@@ -388,6 +397,13 @@ final as (
                 when is_machine_timed
                     then {{ count_with_noun('metronomic_play_count', 'play', 'plays') }}
                         || ' started on a fixed schedule (same interval, whatever the length of the play before)'
+            end,
+            case
+                when is_machine_cut and not is_distinct_stream_length_share_deviation
+                    then 'plays of {{ var('royalty_play_seconds') }} s or more cut to '
+                        || {{ format_for_reason('distinct_stream_length_share', 'percent') }}
+                        || '% of the different lengths their tracks would have (a person''s: over '
+                        || {{ format_for_reason(var('max_machine_cut_stream_length_share') | string, 'percent') }} || '%)'
             end,
             -- A share says how much of the day; a loop is also how many plays and how long.
             case
