@@ -312,19 +312,18 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
     # What the user usually has played by the day's observed hour: the whole day's once it is over.
     expected = df["usual_play_count_so_far"].fillna(df["usual_play_count"])
     expected_light_day = df["light_day_play_count_so_far"].fillna(df["light_day_play_count"])
-    # The collapse reads the day's median share of the usual play count (at most 1; 1 with too few users).
-    play_share = (df["play_count"] / expected.where(expected != 0)).where(
-        df["raw_z_play_count"].notna()
-    )
-    day_play_ratio = play_share.groupby(df["listen_date"]).median().where(enough["raw_z_play_count"], 1.0).fillna(1.0).clip(upper=1.0)
-    day_play_ratio = day_play_ratio.reindex(df["listen_date"]).to_numpy()
+
+    def day_median_ratio(metric: str, usual: pd.Series) -> pd.Series:
+        """Per row, the day's median of metric / usual over users with a deviation (1 with too few users)."""
+        ratio = (df[metric] / usual.where(usual != 0)).where(df[f"raw_z_{metric}"].notna())
+        by_day = ratio.groupby(df["listen_date"]).median().where(enough[f"raw_z_{metric}"], 1.0).fillna(1.0)
+        return by_day.reindex(df["listen_date"])
+
+    # The collapse reads the day's median share of the usual play count (at most 1).
+    day_play_ratio = day_median_ratio("play_count", expected).clip(upper=1.0).to_numpy()
     # A record is read against the day's median ratio of the value to the usual (at least 1).
     day_ratios = {
-        s["metric"]: (df[s["metric"]] / df[f"usual_{s['metric']}"].where(df[f"usual_{s['metric']}"] != 0))
-        .where(df[f"raw_z_{s['metric']}"].notna())
-        .groupby(df["listen_date"]).median()
-        .where(enough[f"raw_z_{s['metric']}"], 1.0).fillna(1.0).clip(lower=1.0)
-        .reindex(df["listen_date"]).to_numpy()
+        s["metric"]: day_median_ratio(s["metric"], df[f"usual_{s['metric']}"]).clip(lower=1.0).to_numpy()
         for s in signals if s["record_floor_var"]
     }
     families = {family: pd.Series(False, index=df.index) for family in FAMILIES}

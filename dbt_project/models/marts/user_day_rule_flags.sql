@@ -174,7 +174,7 @@ deviations as (
         (raw_deviations.raw_z_{{ signal.metric }} - population_day_effects.day_effect_{{ signal.metric }})
             / greatest(population_day_spreads.day_spread_{{ signal.metric }}, 1) as {{ signal.metric }}_z,
         {%- if signal.record_floor_var %}
-        coalesce(population_day_effects.day_ratio_{{ signal.metric }}, 1) as day_ratio_{{ signal.metric }},
+        population_day_effects.day_ratio_{{ signal.metric }},
         {%- endif %}
         {%- endfor %}
         population_day_effects.day_play_count_ratio
