@@ -91,8 +91,9 @@ def localise(events: pd.DataFrame, users: pd.DataFrame) -> pd.DataFrame:
     df["ended"] = df["started"] + df["play_seconds"]
     df["artist_id"] = df["artist_id"].fillna("unknown-artist:" + df["track_id"])
     df["skipped"] = df["skipped"].fillna(False).astype(bool)
-    df["platform"] = df["platform"].fillna("unknown")
-    df["country"] = df["country"].fillna("unknown")
+    # A platform or country the source does not name (or names ZZ, the unknown region) is none at
+    # all: never new, never one more in a day (the dbt macro unknown_context). Pandas groupings skip NaN.
+    df["country"] = df["country"].mask(df["country"].str.upper() == "ZZ")
     return df
 
 

@@ -6,7 +6,8 @@
 }}
 
 {#
-  The first local day each user played each track, artist, country and platform.
+  The first local day each user played each track, artist, country and platform (a country or
+  platform the source did not name is none: unknown_context).
   Grain: one row per user, entity type and entity.
 
   "New to the user" then means first_listen_date = the day, with no look-ahead. A run only
@@ -36,10 +37,12 @@ first_seen_in_window as (
     union all
     select user_id, 'country' as entity_type, country as entity_id, min(listen_date) as first_listen_date
     from window_events
+    where country <> {{ unknown_context() }}
     group by user_id, country
     union all
     select user_id, 'platform' as entity_type, platform as entity_id, min(listen_date) as first_listen_date
     from window_events
+    where platform <> {{ unknown_context() }}
     group by user_id, platform
 
 ),

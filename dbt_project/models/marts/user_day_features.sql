@@ -88,8 +88,8 @@ context_counts as (
     select
         user_id,
         listen_date,
-        count(distinct country) as country_count,
-        count(distinct platform) as platform_count
+        count(distinct nullif(country, {{ unknown_context() }})) as country_count,
+        count(distinct nullif(platform, {{ unknown_context() }})) as platform_count
     from day_contexts
     group by user_id, listen_date
 

@@ -7,7 +7,7 @@
   play happened: the user's zone, except for a play from a country other than the user's home
   country (the country of the user's zone), which is read on that country's main clock. A
   traveller's afternoon abroad is an afternoon, not a night at home. A user whose zone has no
-  country (UTC) or a play without a known country keeps the user's zone.
+  country (UTC) or a play without a known country (none given, or ZZ) keeps the user's zone.
 #}
 
 with
@@ -139,8 +139,11 @@ localised as (
         coalesce(zoned.artist_id, 'unknown-artist:' || zoned.track_id) as artist_id,
         zoned.track_duration_ms,
         coalesce(zoned.skipped, false) as is_skipped,
-        coalesce(zoned.platform, 'unknown') as platform,
-        coalesce(zoned.country, 'unknown') as country
+        coalesce(zoned.platform, {{ unknown_context() }}) as platform,
+        case
+            when upper(zoned.country) = 'ZZ' then {{ unknown_context() }}
+            else coalesce(zoned.country, {{ unknown_context() }})
+        end as country
     from zoned
     left join zone_hour_offsets
         on zoned.timezone = zone_hour_offsets.timezone
