@@ -39,6 +39,7 @@ DERIVED_FEATURES = [
     "platform_count", "new_country_count", "new_platform_count", "inter_play_gap_cv", "distinct_play_length_share",
     "distinct_stream_length_share",
     "overlapping_play_share", "unusual_hour_share", "abroad_play_share", "new_context_age_days", "observed_until_hour",
+    "back_to_back_repeat_minutes",
 ]
 
 
@@ -149,6 +150,8 @@ def user_day_features(df: pd.DataFrame, v: dict) -> pd.DataFrame:
         (previous_length_change.abs() > 1)
         | (previous_plays_cut_short & (df["gap"] >= v["min_stopped_schedule_seconds"]))
     )
+    # on repeat: the time of a play of the same track as the play just before it
+    df["back_to_back_repeat_seconds"] = df["length"].where(df["track_id"] == g["track_id"].shift(), 0.0)
     df["session"] = df.groupby(keys, sort=False)["session_start"].cumsum()
     sessions = df.groupby(keys + ["session"]).agg(first=("started", "min"), last=("ended", "max"))
     sessions["minutes"] = (sessions["last"] - sessions["first"]) / 60.0
@@ -185,11 +188,13 @@ def user_day_features(df: pd.DataFrame, v: dict) -> pd.DataFrame:
         distinct_streamed_tracks=("streamed_track_id", "nunique"),
         overlapping_play_share=("overlapping", "mean"),
         metronomic_play_count=("metronomic", "sum"),
+        back_to_back_repeat_seconds=("back_to_back_repeat_seconds", "sum"),
         session_count=("session_start", "sum"),
         first_play_started_epoch_seconds=("started", "min"),
         last_play_ended_epoch_seconds=("ended", "max"),
     )
     daily["minutes_played"] = daily.pop("ms_played") / 60000.0
+    daily["back_to_back_repeat_minutes"] = (daily.pop("back_to_back_repeat_seconds") / 60.0).round(6)
     daily["inter_play_gap_cv"] = (daily.pop("gap_std") / daily.pop("gap_mean").replace(0, np.nan)).round(6)
     daily["distinct_play_length_share"] = (daily.pop("distinct_lengths") / daily["distinct_tracks"]).clip(upper=1.0)
     # against the different lengths as many tracks have by chance, not one each
@@ -394,10 +399,11 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
     counted = {**families, "timing": families["timing"] & ~df["is_active_hours_deviation"]}
     df["rule_signal_count"] = sum(counted[f].astype(int) for f in FAMILIES)
     # One track for hours, its share deviating (which holds the half-the-plays ceiling and the plays
-    # a share needs): at that ceiling, or below it in many plays of the track.
+    # a share needs): at that ceiling, or below it in many plays of the track; much of it back to back.
     track_loop = (
         df["is_top_track_share_deviation"]
         & (df["top_track_share"] * df["minutes_played"] >= v["min_loop_minutes"])
+        & (df["back_to_back_repeat_minutes"] >= v["min_loop_back_to_back_minutes"])
         & (
             (df["top_track_share"] >= v["max_human_top_track_share"])
             | ((df["top_track_share"] * df["play_count"]).round() >= v["min_loop_plays"])

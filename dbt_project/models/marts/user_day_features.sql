@@ -132,6 +132,10 @@ sequenced as (
                 and lag(track_id) over in_order <> lag(track_id, 2) over in_order,
             false
         ) as previous_plays_cut_short,
+        case
+            when track_id = lag(track_id) over in_order then ended_epoch_seconds - started_epoch_seconds
+            else 0
+        end as back_to_back_repeat_seconds,
         max(ended_epoch_seconds) over earlier_in_order as previous_plays_end_epoch_seconds
     from play_times
     window
@@ -233,6 +237,7 @@ day_rhythm as (
         round(stddev_samp(seconds_since_previous_start) / nullif(avg(seconds_since_previous_start), 0), 6) as inter_play_gap_cv,
         avg(is_overlapping) as overlapping_play_share,
         sum(is_metronomic) as metronomic_play_count,
+        round(sum(back_to_back_repeat_seconds) / 60.0, 6) as back_to_back_repeat_minutes,
         sum(is_session_start) as session_count,
         min(started_epoch_seconds) as first_started_epoch_seconds,
         max(ended_epoch_seconds) as last_ended_epoch_seconds
@@ -266,6 +271,7 @@ rhythm as (
         day_rhythm.inter_play_gap_cv,
         day_rhythm.overlapping_play_share,
         day_rhythm.metronomic_play_count,
+        day_rhythm.back_to_back_repeat_minutes,
         day_rhythm.session_count,
         day_rhythm.first_started_epoch_seconds,
         day_rhythm.last_ended_epoch_seconds,
@@ -491,6 +497,7 @@ final as (
         rhythm.overlapping_play_share,
         unusual_hours.unusual_hour_share,
         rhythm.metronomic_play_count,
+        rhythm.back_to_back_repeat_minutes,
         rhythm.session_count,
         rhythm.first_started_epoch_seconds as first_play_started_epoch_seconds,
         rhythm.last_ended_epoch_seconds as last_play_ended_epoch_seconds

@@ -287,10 +287,11 @@ families as (
         -- One track for hours, its share deviating (the deviation holds the human ceiling of half
         -- the day's plays, which needs no baseline, and the plays a share needs): at that ceiling,
         -- or below it in many plays of the track (sleep sounds repeat a long track a dozen times a
-        -- night).
+        -- night); and on repeat, much of it back to back, not a favourite come back to all day.
         coalesce(
             is_top_track_share_deviation
                 and top_track_share * minutes_played >= {{ var('min_loop_minutes') }}
+                and back_to_back_repeat_minutes >= {{ var('min_loop_back_to_back_minutes') }}
                 and (
                     top_track_share >= {{ var('max_human_top_track_share') }}
                     or round(top_track_share * play_count) >= {{ var('min_loop_plays') }}
@@ -356,6 +357,7 @@ final as (
         overlapping_play_share,
         unusual_hour_share,
         metronomic_play_count,
+        back_to_back_repeat_minutes,
         {%- for signal in signals %}
         usual_{{ signal.metric }},
         {{ signal.metric }}_z,
