@@ -239,10 +239,10 @@ def test_the_daylight_saving_night_keeps_every_play(con):
 @pytest.mark.parametrize(
     "platform, device",
     [
-        ("Android OS 13 API 33 (Google, Pixel 7)", "android"),
-        ("Android OS 14 API 34 (samsung, SM-S911B)", "android"),
-        ("iOS 17.1.2 (iPhone15,2)", "ios"),
-        ("iOS 12.1 (iPad7,5)", "ios"),
+        ("Android OS 13 API 33 (Google, Pixel 7)", "android (google, pixel 7)"),
+        ("Android OS 14 API 34 (samsung, SM-S911B)", "android (samsung, sm-s911b)"),
+        ("iOS 17.1.2 (iPhone15,2)", "ios (iphone15,2)"),
+        ("iOS 12.1 (iPad7,5)", "ios (ipad7,5)"),
         ("Windows 10 (10.0.19045; x64; AppX)", "windows"),
         ("OS X 10.15.7 [x86 8]", "macos"),
         ("web_player windows 10;chrome 120.0.0.0;desktop", "web"),
@@ -258,16 +258,22 @@ def test_a_spotify_platform_is_reduced_to_the_kind_of_device(platform, device):
     assert spotify_device(platform) == device
 
 
-def test_a_system_update_is_not_a_new_device(con, tmp_path):
+def test_a_system_update_is_not_a_new_device_but_another_phone_is(con, tmp_path):
     plays = [
         {"ts": f"2024-03-{day:02d}T18:00:00Z", "ms_played": 200_000, "platform": platform, "conn_country": "DE",
          "master_metadata_track_name": "Hoppípolla", "master_metadata_album_artist_name": "Sigur Rós"}
-        for day, platform in [(1, "Android OS 13 API 33 (Google, Pixel 7)"), (2, "Android OS 14 API 34 (Google, Pixel 7)")]
+        for day, platform in [
+            (1, "Android OS 13 API 33 (Google, Pixel 7)"),
+            (2, "Android OS 14 API 34 (Google, Pixel 7)"),
+            (3, "Android OS 14 API 34 (samsung, SM-S911B)"),
+        ]
     ]
     export = tmp_path / "Streaming_History_Audio_2024.json"
     export.write_text(json.dumps(plays))
     load_files(con, export, options=LoadOptions(user_id="alice"))
-    assert con.execute("select distinct platform from raw.listening_events").fetchall() == [("android",)]
+    assert con.execute("select platform from raw.listening_events order by played_at").fetchall() == [
+        ("android (google, pixel 7)",), ("android (google, pixel 7)",), ("android (samsung, sm-s911b)",)
+    ]
 
 
 def test_a_play_recorded_twice_in_an_export_loads_once(con, tmp_path):

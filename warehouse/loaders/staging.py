@@ -9,6 +9,7 @@ Spotify export is parsed with Python's json (exports are small) and staged throu
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 
 import duckdb
@@ -255,21 +256,27 @@ _DEVICE_KINDS = (
     ("linux", "linux"),
 )
 
+# The phone or tablet model that older extended histories write last in parentheses:
+# "Android OS 14 API 34 (Google, Pixel 8)", "iOS 17.1.2 (iPhone15,2)".
+_DEVICE_MODEL = re.compile(r"\(([^()]+)\)\s*$")
+
 
 def spotify_device(platform: str | None) -> str | None:
-    """The kind of device in Spotify's ``platform`` text.
+    """The kind of device in Spotify's ``platform`` text, with the phone's model where it is named.
 
     Older extended histories write the system version and the model into it ("Android OS 14 API 34
-    (Google, Pixel 8)", "iOS 17.1.2 (iPhone15,2)"), so every system update would look like a new
-    device; newer ones write the kind alone ("android"). Partner devices keep their partner name
-    ("Partner sonos_..." becomes "partner sonos_..."); anything else its first word.
+    (Google, Pixel 8)", "iOS 17.1.2 (iPhone15,2)"): the version is dropped, so a system update is
+    not a new device, and the model kept ("android (google, pixel 8)"), so someone else's phone of
+    the same system is one. Newer histories write the kind alone ("android"). Partner devices keep
+    their partner name ("Partner sonos_..." becomes "partner sonos_..."); anything else its first word.
     """
     if platform is None or not platform.strip():
         return None
     text = platform.strip().lower()
     for marker, kind in _DEVICE_KINDS:
         if marker in text:
-            return kind
+            model = _DEVICE_MODEL.search(text) if kind in ("android", "ios") else None
+            return f"{kind} ({model.group(1).strip()})" if model else kind
     return " ".join(text.split()[:2]) if text.startswith("partner") else text.split()[0]
 
 
