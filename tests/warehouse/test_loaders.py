@@ -243,6 +243,7 @@ def test_the_daylight_saving_night_keeps_every_play(con):
         ("Android OS 14 API 34 (samsung, SM-S911B)", "android (samsung, sm-s911b)"),
         ("iOS 17.1.2 (iPhone15,2)", "ios (iphone15,2)"),
         ("iOS 12.1 (iPad7,5)", "ios (ipad7,5)"),
+        ("iOS 12.1 ( )", "ios"),
         ("Windows 10 (10.0.19045; x64; AppX)", "windows"),
         ("OS X 10.15.7 [x86 8]", "macos"),
         ("web_player windows 10;chrome 120.0.0.0;desktop", "web"),

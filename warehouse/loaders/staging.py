@@ -276,7 +276,8 @@ def spotify_device(platform: str | None) -> str | None:
     for marker, kind in _DEVICE_KINDS:
         if marker in text:
             model = _DEVICE_MODEL.search(text) if kind in ("android", "ios") else None
-            return f"{kind} ({model.group(1).strip()})" if model else kind
+            name = model.group(1).strip() if model else ""
+            return f"{kind} ({name})" if name else kind
     return " ".join(text.split()[:2]) if text.startswith("partner") else text.split()[0]
 
 
