@@ -122,24 +122,13 @@ population_day_effects as (
             else 0
         end as day_effect_{{ signal.metric }},
         {%- if signal.record_floor_var %}
-        case
-            when count(raw_z_{{ signal.metric }}) >= {{ var('min_users_for_day_effect') }}
-                then greatest(
-                    {{ quantile('case when raw_z_' ~ signal.metric ~ ' is not null then ' ~ signal.metric ~ ' / nullif(usual_' ~ signal.metric ~ ', 0) end', 0.5) }},
-                    1
-                )
-            else 1
-        end as day_ratio_{{ signal.metric }},
+        greatest(
+            {{ day_median_ratio(signal.metric, 'usual_' ~ signal.metric, 'raw_z_' ~ signal.metric) }},
+            1
+        ) as day_ratio_{{ signal.metric }},
         {%- endif %}
         {%- endfor %}
-        case
-            when count(raw_z_play_count) >= {{ var('min_users_for_day_effect') }}
-                then least(
-                    {{ quantile('case when raw_z_play_count is not null then play_count / nullif(expected_play_count, 0) end', 0.5) }},
-                    1
-                )
-            else 1
-        end as day_play_count_ratio
+        least({{ day_median_ratio('play_count', 'expected_play_count', 'raw_z_play_count') }}, 1) as day_play_count_ratio
     from raw_deviations
     group by listen_date
 
