@@ -517,6 +517,27 @@ def test_a_users_file_with_a_conflicting_zone_keeps_the_first(con, tmp_path):
     assert _quarantine(con, "conflicting time zone for user (kept 'Europe/Berlin')")[0][:2] == ("people.csv", 2)
 
 
+def test_a_zone_spelt_in_another_case_is_the_zone(con, tmp_path):
+    users = _write_bytes(
+        tmp_path, "people.csv", b"user_id,timezone\nalice,europe/berlin\nalice,Europe/Berlin\nbob,utc\ncai,Mars/Olympus\n"
+    )
+    plays = _write_bytes(
+        tmp_path,
+        "plays.csv",
+        b"user_id,played_at,ms_played,track_id\n"
+        b"alice,2024-06-01T10:00:00Z,1000,t1\nbob,2024-06-01T10:00:00Z,1000,t1\n"
+        b"cai,2024-06-01T10:00:00Z,1000,t1\ndee,2024-06-01T10:00:00Z,1000,t1\n",
+    )
+    report = load_files(con, plays, users, LoadOptions(timezone="ASIA/TOKYO"))
+    assert dict(con.execute("select user_id, timezone from raw.users").fetchall()) == {
+        "alice": "Europe/Berlin",
+        "bob": "UTC",
+        "dee": "Asia/Tokyo",
+    }
+    assert report.user_rows_quarantined == 1
+    assert _quarantine(con, "unknown time zone 'Mars/Olympus'")
+
+
 def test_zones_from_country_take_each_users_main_country_and_keep_users_file_zones(con, tmp_path):
     plays = _write_bytes(
         tmp_path,

@@ -79,11 +79,18 @@ def _validate_users(con: duckdb.DuckDBPyConnection, zones: set[str], salt: str |
     con.execute(
         f"""
         create or replace temp table _ld_user_checked as
-        with typed as (
+        with given as (
             select source_file, "row_number", original_row,
                    nullif(trim(user_id), '') as raw_user,
-                   coalesce(nullif(trim(timezone), ''), '{DEFAULT_TIMEZONE}') as timezone
+                   coalesce(nullif(trim(timezone), ''), '{DEFAULT_TIMEZONE}') as given_zone
             from {STAGED_USERS}
+        ),
+        -- Zone names differ by more than case nowhere in the database: 'europe/berlin' is
+        -- Europe/Berlin, spelt as the models and the engine know it.
+        typed as (
+            select given.* exclude (given_zone), coalesce(_ld_zones.name, given_zone) as timezone
+            from given
+            left join _ld_zones on lower(_ld_zones.name) = lower(given.given_zone)
         ),
         checked as (
             select t.*,
@@ -236,12 +243,15 @@ def _validate_events(con: duckdb.DuckDBPyConnection, salt: str | None, now: date
 def _option_zone(options: LoadOptions, zones: set[str]) -> str:
     if options.timezone is None:
         return DEFAULT_TIMEZONE
-    if options.timezone not in zones | {ZONE_FROM_COUNTRY}:
+    if options.timezone == ZONE_FROM_COUNTRY:
+        return ZONE_FROM_COUNTRY
+    spelt = {zone.lower(): zone for zone in zones}.get(options.timezone.strip().lower())
+    if spelt is None:
         raise LoadError(
             f"timezone option {options.timezone!r} is neither a known IANA time zone name "
             f"(examples: Europe/Berlin, America/New_York, UTC) nor {ZONE_FROM_COUNTRY}"
         )
-    return options.timezone
+    return spelt
 
 
 def load_files(
