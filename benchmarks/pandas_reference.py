@@ -395,8 +395,14 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
     families["engagement"] |= machine_timed | machine_cut
     for family in FAMILIES:
         df[f"is_{family}_signal"] = families[family]
-    # More active hours than usual cover more of the clock: timing then is no independent evidence.
-    counted = {**families, "timing": families["timing"] & ~df["is_active_hours_deviation"]}
+    # More active hours than usual cover more of the clock: timing then is no independent evidence;
+    # nor is continuity when one session shorter than a working day is the day's volume.
+    counted = {
+        **families,
+        "timing": families["timing"] & ~df["is_active_hours_deviation"],
+        "continuity": families["continuity"]
+        & ~(families["volume"] & (df["longest_session_minutes"] < v["min_session_minutes_beside_volume"])),
+    }
     df["rule_signal_count"] = sum(counted[f].astype(int) for f in FAMILIES)
     # One track for hours, its share deviating (which holds the half-the-plays ceiling and the plays
     # a share needs): at that ceiling, or below it in many plays of the track; much of it back to back.

@@ -49,9 +49,14 @@
 {%- set has_rule_baseline = 'baseline_days >= ' ~ var('min_baseline_days') %}
 {#- A family that is no independent evidence when another signal deviates: listening through more
     hours of the day than usual covers more of the clock, so plays at night and at hours unused
-    before rise with it (a binge day into the night is one change, not two). It still deviates
-    and is cited; it does not count towards min_deviating_families. #}
-{%- set counted_unless = {'timing': 'is_active_hours_deviation'} %}
+    before rise with it (a binge day into the night is one change, not two); and a day spent in
+    one long session, shorter than a working day, deviates in volume because of that session (a
+    flight, a road trip, a study day). It still deviates and is cited; it does not count towards
+    min_deviating_families. #}
+{%- set counted_unless = {
+    'timing': 'is_active_hours_deviation',
+    'continuity': '(is_volume_signal and longest_session_minutes < ' ~ var('min_session_minutes_beside_volume') ~ ')',
+} %}
 {#- "Never seen before" needs some history, not a baseline: on an account's first day every country is new. #}
 {%- set country_hopping = '(baseline_days >= 1 and new_country_count >= ' ~ var('min_new_countries') ~ ')' %}
 
