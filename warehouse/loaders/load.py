@@ -85,8 +85,8 @@ def _validate_users(con: duckdb.DuckDBPyConnection, zones: set[str], salt: str |
                    coalesce(nullif(trim(timezone), ''), '{DEFAULT_TIMEZONE}') as given_zone
             from {STAGED_USERS}
         ),
-        -- Zone names differ by more than case nowhere in the database: 'europe/berlin' is
-        -- Europe/Berlin, spelt as the models and the engine know it.
+        -- No two zone names differ only in case: 'europe/berlin' is Europe/Berlin, spelt as the
+        -- models and the engine know it.
         typed as (
             select given.* exclude (given_zone), coalesce(_ld_zones.name, given_zone) as timezone
             from given
