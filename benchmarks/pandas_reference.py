@@ -357,6 +357,7 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
         if s["ceiling_var"]:  # beyond a human limit whatever the baseline, new account or not
             deviates |= df[m] >= v[s["ceiling_var"]]
         if s["min_count_var"]:  # a share near zero for everyone: count the plays with the property
+            deviates |= (df[f"usual_{m}"] == 0) & has_baseline  # the user's usual day has none
             deviates &= (df[m] * df["play_count"]).round(6) >= v[s["min_count_var"]]
         elif s["family"] != "volume":  # shares of a handful of plays say nothing about a pattern
             deviates &= df["play_count"] >= v["min_plays_for_pattern_signals"]

@@ -19,7 +19,9 @@
   min_count_var   optional dbt var, for a share that is near zero for everyone: the evidence
                   the signal needs is this many plays with the property (share x plays)
                   instead of min_plays_for_pattern_signals plays in the day; 2 overlapping
-                  plays from a user whose plays never overlapped say more than 20 plays do
+                  plays from a user whose plays never overlapped say more than 20 plays do.
+                  With a rule baseline whose usual is 0, that many plays deviate whatever
+                  the spread
   record_floor_var
                   optional dbt var, for an amount that only goes up: the value also deviates,
                   with a rule baseline, when it is at least record_factor times the user's

@@ -211,6 +211,12 @@ signals as (
                 -- No person listens like that, new account or not: a ceiling needs no baseline.
                 or {{ signal.metric }} >= {{ var(signal.ceiling_var) }}
                 {%- endif %}
+                {%- if signal.min_count_var %}
+                -- From a user whose usual day has none, the plays counted below are the change,
+                -- however often the baseline's other days had some (a second listener who keeps
+                -- coming back widens the spread, not the usual).
+                or (usual_{{ signal.metric }} = 0 and {{ has_rule_baseline }})
+                {%- endif %}
             )
             {%- if signal.min_count_var %}
             -- Rounded: a share times its plays is a whole number up to float error (2 / 49 x 49 < 2).
