@@ -360,7 +360,13 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
             deviates |= (df[f"usual_{m}"] == 0) & has_baseline  # the user's usual day has none
             deviates &= (df[m] * df["play_count"]).round(6) >= v[s["min_count_var"]]
         elif s["family"] != "volume":  # shares of a handful of plays say nothing about a pattern
-            deviates &= df["play_count"] >= v["min_plays_for_pattern_signals"]
+            enough_plays = df["play_count"] >= v["min_plays_for_pattern_signals"]
+            if s["per_play"]:  # ... unless the change is beyond the sampling error of so few plays
+                enough_plays |= (
+                    (change.abs() >= v["few_plays_share_standard_errors"] * 0.5 / np.sqrt(df["play_count"]))
+                    & (df["play_count_z"] > -v["deviation_z_threshold"])
+                )
+            deviates &= enough_plays
         df[f"is_{m}_deviation"] = deviates
         families[s["family"]] |= df[f"is_{m}_deviation"]
     # "Never seen before" needs some history (a day), not a baseline.

@@ -22,6 +22,16 @@
                   plays from a user whose plays never overlapped say more than 20 plays do.
                   With a rule baseline whose usual is 0, that many plays deviate whatever
                   the spread
+  per_play        optional, true for a share of a property each play has on its own (its clock
+                  hour, its length, its skip): a day's share of n plays is then a sample of
+                  them, whose standard error is at most 0.5 / sqrt(n). Below
+                  min_plays_for_pattern_signals plays the share still counts when its change
+                  is at least few_plays_share_standard_errors of those and the day's play count
+                  is not far below the user's usual (a light listener's night of short plays).
+                  Not the shares of what is new to the user (hours unused, artists never
+                  played): a listener of a few plays a day has a sparse history too, so a
+                  handful of plays falls outside it by chance; nor the top track's share, which
+                  a favourite played three times in five makes
   record_floor_var
                   optional dbt var, for an amount that only goes up: the value also deviates,
                   with a rule baseline, when it is at least record_factor times the user's
@@ -48,13 +58,13 @@
         {'metric': 'play_count', 'family': 'volume', 'direction': 'both', 'log_scale': true, 'scale_floor': 0.25, 'min_change_var': 'min_play_count_change', 'light_day_quantile': 0.1, 'unit': 'count', 'noun': ['play', 'plays'], 'label': '{value} vs usual {usual}'},
         {'metric': 'longest_session_minutes', 'family': 'continuity', 'direction': 'up', 'log_scale': true, 'scale_floor': 0.25, 'min_change_var': 'min_session_minutes_change', 'ceiling_var': 'max_human_session_minutes', 'record_floor_var': 'min_record_session_minutes', 'unit': 'hours', 'label': 'longest continuous listening {value} h vs usual {usual} h'},
         {'metric': 'active_hours', 'family': 'volume', 'direction': 'up', 'scale_floor': 1, 'min_change_var': 'min_active_hours_change', 'ceiling_var': 'max_human_active_hours', 'unit': 'count', 'label': 'active in {value} hours of the day vs usual {usual}'},
-        {'metric': 'night_share', 'family': 'timing', 'direction': 'up', 'scale_floor': 0.05, 'min_change_var': 'min_share_change', 'unit': 'percent', 'label': '{value}% of plays at night vs usual {usual}%'},
+        {'metric': 'night_share', 'family': 'timing', 'direction': 'up', 'scale_floor': 0.05, 'min_change_var': 'min_share_change', 'per_play': true, 'unit': 'percent', 'label': '{value}% of plays at night vs usual {usual}%'},
         {'metric': 'unusual_hour_share', 'family': 'timing', 'direction': 'up', 'scale_floor': 0.05, 'min_change_var': 'min_share_change', 'unit': 'percent', 'label': '{value}% of plays at hours unused in the baseline window vs usual {usual}%'},
         {'metric': 'top_track_share', 'family': 'content', 'direction': 'up', 'scale_floor': 0.05, 'min_change_var': 'min_share_change', 'ceiling_var': 'max_human_top_track_share', 'unit': 'percent', 'label': 'one track is {value}% of plays vs usual {usual}%'},
         {'metric': 'new_artist_share', 'family': 'content', 'direction': 'up', 'scale_floor': 0.05, 'min_change_var': 'min_share_change', 'unit': 'percent', 'label': '{value}% of plays from artists never played before vs usual {usual}%'},
         {'metric': 'new_track_share', 'family': 'content', 'direction': 'up', 'scale_floor': 0.05, 'min_change_var': 'min_share_change', 'rule': false, 'unit': 'percent', 'label': '{value}% of plays of tracks never played before vs usual {usual}%'},
-        {'metric': 'short_play_share', 'family': 'engagement', 'direction': 'up', 'scale_floor': 0.05, 'min_change_var': 'min_share_change', 'unit': 'percent', 'label': '{value}% plays under ' ~ var('short_play_seconds') ~ ' s vs usual {usual}%'},
-        {'metric': 'skip_rate', 'family': 'engagement', 'direction': 'up', 'scale_floor': 0.05, 'min_change_var': 'min_share_change', 'unit': 'percent', 'label': '{value}% of plays skipped vs usual {usual}%'},
+        {'metric': 'short_play_share', 'family': 'engagement', 'direction': 'up', 'scale_floor': 0.05, 'min_change_var': 'min_share_change', 'per_play': true, 'unit': 'percent', 'label': '{value}% plays under ' ~ var('short_play_seconds') ~ ' s vs usual {usual}%'},
+        {'metric': 'skip_rate', 'family': 'engagement', 'direction': 'up', 'scale_floor': 0.05, 'min_change_var': 'min_share_change', 'per_play': true, 'unit': 'percent', 'label': '{value}% of plays skipped vs usual {usual}%'},
         {'metric': 'median_play_seconds', 'family': 'engagement', 'direction': 'down', 'scale_floor': 10, 'min_change_var': 'min_play_seconds_change', 'unit': 'count', 'label': 'median play {value} s vs usual {usual} s'},
         {'metric': 'distinct_play_length_share', 'family': 'engagement', 'direction': 'down', 'scale_floor': 0.05, 'min_change_var': 'min_regularity_change', 'rule': false, 'unit': 'percent', 'label': 'only {value}% distinct play lengths vs usual {usual}%'},
         {'metric': 'distinct_stream_length_share', 'family': 'engagement', 'direction': 'down', 'scale_floor': 0.05, 'min_change_var': 'min_regularity_change', 'unit': 'percent', 'label': 'plays of ' ~ var('royalty_play_seconds') ~ ' s or more cut to {value}% of the different lengths their tracks would have vs usual {usual}%'},

@@ -222,7 +222,17 @@ signals as (
             -- Rounded: a share times its plays is a whole number up to float error (2 / 49 x 49 < 2).
             and round({{ signal.metric }} * play_count, 6) >= {{ var(signal.min_count_var) }}
             {%- elif signal.family != 'volume' %}
-            and play_count >= {{ var('min_plays_for_pattern_signals') }}
+            and (
+                play_count >= {{ var('min_plays_for_pattern_signals') }}
+                {%- if signal.per_play %}
+                -- A share of fewer plays: its change beyond the sampling error of so few, on a day of
+                -- the user's usual volume (a near-silent day's last plays are where the day ended).
+                or (
+                    abs({{ change }}) >= {{ var('few_plays_share_standard_errors') }} * 0.5 / sqrt(play_count)
+                    and play_count_z > -{{ z_threshold }}
+                )
+                {%- endif %}
+            )
             {%- endif %},
             false
         ) as is_{{ signal.metric }}_deviation,
