@@ -345,6 +345,8 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
             deviates = (z >= threshold) & (change >= min_change)
         elif s["direction"] == "down":
             deviates = (z <= -threshold) & (change <= -min_change)
+            if s["below_var"]:  # a value at or above it is no fall, whatever the usual
+                deviates &= df[m] < v[s["below_var"]]
         else:
             deviates = (z.abs() >= threshold) & (change.abs() >= min_change)
         deviates = deviates.fillna(False) & has_baseline

@@ -26,7 +26,7 @@ def deviation_signals() -> tuple[dict, ...]:
     """The signals of the ``deviation_signals`` macro, in order.
 
     Each is a dict with metric, family, direction, log_scale, scale_floor, min_change_var, the
-    optional ceiling_var, min_count_var, record_floor_var and light_day_quantile (None when absent), per_play (a
+    optional ceiling_var, min_count_var, below_var, record_floor_var and light_day_quantile (None when absent), per_play (a
     share of a property each play has on its own), and rule (False for a signal the rules do not count, only the
     forest).
 
@@ -50,6 +50,7 @@ def deviation_signals() -> tuple[dict, ...]:
                 "min_change_var": fields["min_change_var"],
                 "ceiling_var": fields.get("ceiling_var"),
                 "min_count_var": fields.get("min_count_var"),
+                "below_var": fields.get("below_var"),
                 "record_floor_var": fields.get("record_floor_var"),
                 "light_day_quantile": fields.get("light_day_quantile"),
                 "per_play": bool(fields.get("per_play", False)),

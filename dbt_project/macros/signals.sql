@@ -32,6 +32,10 @@
                   played): a listener of a few plays a day has a sparse history too, so a
                   handful of plays falls outside it by chance; nor the top track's share, which
                   a favourite played three times in five makes
+  below_var       optional dbt var, for a down signal: the value deviates only below it. A
+                  median play of two minutes or more is a day of plays listened to, not cut
+                  short, however long the user's usual plays (half-hour sleep sounds, long
+                  classical movements: a day of ordinary songs beside them halves the median)
   record_floor_var
                   optional dbt var, for an amount that only goes up: the value also deviates,
                   with a rule baseline, when it is at least record_factor times the user's
@@ -65,7 +69,7 @@
         {'metric': 'new_track_share', 'family': 'content', 'direction': 'up', 'scale_floor': 0.05, 'min_change_var': 'min_share_change', 'rule': false, 'unit': 'percent', 'label': '{value}% of plays of tracks never played before vs usual {usual}%'},
         {'metric': 'short_play_share', 'family': 'engagement', 'direction': 'up', 'scale_floor': 0.05, 'min_change_var': 'min_share_change', 'per_play': true, 'unit': 'percent', 'label': '{value}% plays under ' ~ var('short_play_seconds') ~ ' s vs usual {usual}%'},
         {'metric': 'skip_rate', 'family': 'engagement', 'direction': 'up', 'scale_floor': 0.05, 'min_change_var': 'min_share_change', 'per_play': true, 'unit': 'percent', 'label': '{value}% of plays skipped vs usual {usual}%'},
-        {'metric': 'median_play_seconds', 'family': 'engagement', 'direction': 'down', 'scale_floor': 10, 'min_change_var': 'min_play_seconds_change', 'unit': 'count', 'label': 'median play {value} s vs usual {usual} s'},
+        {'metric': 'median_play_seconds', 'family': 'engagement', 'direction': 'down', 'scale_floor': 10, 'min_change_var': 'min_play_seconds_change', 'below_var': 'listened_median_play_seconds', 'unit': 'count', 'label': 'median play {value} s vs usual {usual} s'},
         {'metric': 'distinct_play_length_share', 'family': 'engagement', 'direction': 'down', 'scale_floor': 0.05, 'min_change_var': 'min_regularity_change', 'rule': false, 'unit': 'percent', 'label': 'only {value}% distinct play lengths vs usual {usual}%'},
         {'metric': 'distinct_stream_length_share', 'family': 'engagement', 'direction': 'down', 'scale_floor': 0.05, 'min_change_var': 'min_regularity_change', 'unit': 'percent', 'label': 'plays of ' ~ var('royalty_play_seconds') ~ ' s or more cut to {value}% of the different lengths their tracks would have vs usual {usual}%'},
         {'metric': 'inter_play_gap_cv', 'family': 'engagement', 'direction': 'down', 'scale_floor': 0.1, 'min_change_var': 'min_regularity_change', 'rule': false, 'unit': 'ratio', 'label': 'machine-regular gaps between plays (variation {value} vs usual {usual})'},

@@ -194,6 +194,9 @@ signals as (
                     {{ signal.metric }}_z >= {{ z_threshold }} and {{ change }} >= {{ min_change }}
                     {%- elif signal.direction == 'down' %}
                     {{ signal.metric }}_z <= -{{ z_threshold }} and {{ change }} <= -{{ min_change }}
+                    {%- if signal.below_var %}
+                    and {{ signal.metric }} < {{ var(signal.below_var) }}
+                    {%- endif %}
                     {%- else %}
                     abs({{ signal.metric }}_z) >= {{ z_threshold }} and abs({{ change }}) >= {{ min_change }}
                     {%- endif %}
