@@ -26,9 +26,9 @@ def deviation_signals() -> tuple[dict, ...]:
     """The signals of the ``deviation_signals`` macro, in order.
 
     Each is a dict with metric, family, direction, log_scale, scale_floor, min_change_var, the
-    optional ceiling_var, min_count_var, below_var, record_floor_var and light_day_quantile (None when absent), per_play (a
-    share of a property each play has on its own), and rule (False for a signal the rules do not count, only the
-    forest).
+    optional ceiling_var, min_count_var, below_var, record_floor_var and light_day_quantile (None
+    when absent), per_play (a share of a property each play has on its own), and rule (False for a
+    signal the rules do not count, only the forest).
 
     Raises
     ------
