@@ -538,7 +538,8 @@ def test_a_zone_spelt_in_another_case_is_the_zone(con, tmp_path):
     assert _quarantine(con, "unknown time zone 'Mars/Olympus'")
 
 
-def test_zones_from_country_take_each_users_main_country_and_keep_users_file_zones(con, tmp_path):
+@pytest.mark.parametrize("spelling", [ZONE_FROM_COUNTRY, " From-Country "], ids=["as documented", "in any case"])
+def test_zones_from_country_take_each_users_main_country_and_keep_users_file_zones(con, tmp_path, spelling):
     plays = _write_bytes(
         tmp_path,
         "plays.csv",
@@ -552,7 +553,7 @@ def test_zones_from_country_take_each_users_main_country_and_keep_users_file_zon
         b"dee,2024-06-01T10:00:00Z,1000,t1,US\n",
     )
     users = _write_bytes(tmp_path, "users.csv", b"user_id,timezone\ndee,Asia/Tokyo\n")
-    report = load_files(con, plays, users, LoadOptions(timezone=ZONE_FROM_COUNTRY))
+    report = load_files(con, plays, users, LoadOptions(timezone=spelling))
     expected = {"ana": "America/New_York", "ben": "America/Argentina/Buenos_Aires", "cai": "UTC"}
     assert report.assumed_timezones == expected
     assert dict(con.execute("select user_id, timezone from raw.users").fetchall()) == expected | {"dee": "Asia/Tokyo"}

@@ -243,9 +243,10 @@ def _validate_events(con: duckdb.DuckDBPyConnection, salt: str | None, now: date
 def _option_zone(options: LoadOptions, zones: set[str]) -> str:
     if options.timezone is None:
         return DEFAULT_TIMEZONE
-    if options.timezone == ZONE_FROM_COUNTRY:
+    asked = options.timezone.strip().lower()
+    if asked == ZONE_FROM_COUNTRY:
         return ZONE_FROM_COUNTRY
-    spelt = {zone.lower(): zone for zone in zones}.get(options.timezone.strip().lower())
+    spelt = {zone.lower(): zone for zone in zones}.get(asked)
     if spelt is None:
         raise LoadError(
             f"timezone option {options.timezone!r} is neither a known IANA time zone name "
