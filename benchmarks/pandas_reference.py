@@ -424,9 +424,15 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
             | ((df["top_track_share"] * df["play_count"]).round() >= v["min_loop_plays"])
         )
     )
+    # A collapse on this day and on each of the calendar days before it that make the lasting days.
+    lasting_days = int(v["min_lasting_collapse_days"])
+    collapse_days = df.loc[volume_collapse, ["user_id", "listen_date"]].sort_values(["user_id", "listen_date"])
+    since_earlier = collapse_days["listen_date"] - collapse_days.groupby("user_id")["listen_date"].shift(lasting_days - 1)
+    lasting_collapse = pd.Series(False, index=df.index)
+    lasting_collapse[collapse_days.index] = since_earlier == pd.Timedelta(days=lasting_days - 1)
     # Decisive on their own: several new countries in one day or a new device in a new country
     # beside plays from another country, overlapping streams, one track looping through the day,
-    # plays on a fixed schedule, streams cut to a handful of lengths.
+    # plays on a fixed schedule, streams cut to a handful of lengths, near silence day after day.
     decisive = (
         country_hopping
         | (new_context & (df["country_count"] >= 2))
@@ -434,6 +440,7 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
         | track_loop
         | machine_timed
         | machine_cut
+        | lasting_collapse
     )
     df["rule_flag"] = (df["rule_signal_count"] >= v["min_deviating_families"]) | decisive
     df["is_cold_start"] = ~has_baseline

@@ -47,6 +47,7 @@
 {%- set families = signal_families() %}
 {%- set z_threshold = var('deviation_z_threshold') %}
 {%- set has_rule_baseline = 'baseline_days >= ' ~ var('min_baseline_days') %}
+{%- set lasting_collapse_days = var('min_lasting_collapse_days') | int %}
 {#- A family that is no independent evidence when another signal deviates: listening through more
     hours of the day than usual covers more of the clock, so plays at night and at hours unused
     before rise with it (a binge day into the night is one change, not two); and a day spent in
@@ -285,10 +286,42 @@ signals as (
 
 ),
 
+-- A heavy listener's account near silent day after day: the account changed, not the listener's
+-- day (an illness, a busy day passes). The collapses of the days just before the window come from
+-- this table, as the last run left them.
+collapse_days as (
+
+    select user_id, listen_date from signals where is_volume_collapse
+    {%- if is_incremental() %}
+    union all
+    select user_id, listen_date from {{ this }}
+    where is_volume_collapse
+        and listen_date >= cast({{ dbt.dateadd('day', 1 - lasting_collapse_days, listen_window_start()) }} as date)
+        and listen_date < {{ listen_window_start() }}
+    {%- endif %}
+
+),
+
+lasting_collapses as (
+
+    select user_id, listen_date
+    from (
+        select
+            user_id,
+            listen_date,
+            {{ day_number('listen_date') }} - lag({{ day_number('listen_date') }}, {{ lasting_collapse_days - 1 }})
+                over (partition by user_id order by listen_date) as days_since_earlier_collapse
+        from collapse_days
+    ) as ordered_collapses
+    where days_since_earlier_collapse = {{ lasting_collapse_days - 1 }}
+
+),
+
 families as (
 
     select
-        *,
+        signals.*,
+        lasting_collapses.user_id is not null as is_lasting_collapse,
         {%- for family in families %}
         (
             {%- for signal in counted_signals if signal.family == family %}
@@ -312,6 +345,9 @@ families as (
             false
         ) as is_track_loop
     from signals
+    left join lasting_collapses
+        on signals.user_id = lasting_collapses.user_id
+        and signals.listen_date = lasting_collapses.listen_date
 
 ),
 
@@ -331,7 +367,8 @@ counted as (
             or is_overlapping_play_share_deviation
             or is_track_loop
             or is_machine_timed
-            or is_machine_cut as has_decisive_signal
+            or is_machine_cut
+            or is_lasting_collapse as has_decisive_signal
     from families
 
 ),
@@ -390,6 +427,7 @@ final as (
             {%- endfor %}
         ) as rule_signals,
         is_volume_collapse,
+        is_lasting_collapse,
         has_decisive_signal,
         rule_signal_count >= {{ var('min_deviating_families') }} or has_decisive_signal as rule_flag,
         concat_ws(
@@ -407,6 +445,9 @@ final as (
                     then 'near silent: ' || {{ count_with_noun('play_count', 'play', 'plays') }} || ' vs usual '
                         || {{ format_for_reason('usual_play_count', 'count') }} || ' and '
                         || {{ format_for_reason('light_day_play_count', 'count') }} || ' on light days'
+            end,
+            case
+                when is_lasting_collapse then 'near silent {{ lasting_collapse_days }} days in a row'
             end,
             case
                 when is_machine_timed
