@@ -24,7 +24,9 @@
   the user's own light days, both measured against the population's day, and far outside the
   user's own day-to-day spread): people have near-silent days of their own (ill, busy, travelling
   without a phone), and on independently written simulations (two simulators, two runs each) a
-  collapse alone flagged 3.5 to 10 ordinary days for every sudden drop it found. And the new pair
+  collapse alone flagged 3.5 to 10 ordinary days for every sudden drop it found; a collapse on
+  var min_lasting_collapse_days calendar days in a row is decisive (near silence day after day is
+  the account's change, not the listener's day). And the new pair
   on a day with plays from one country only (that day or the next): a traveller listening abroad
   on a device not used before (a hotel's TV, a new phone) looks like that, while an intruder alone
   on the account usually shows a second family (artists or hours the owner does not play).
