@@ -405,12 +405,19 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
     for family in FAMILIES:
         df[f"is_{family}_signal"] = families[family]
     # More active hours than usual cover more of the clock: timing then is no independent evidence;
-    # nor is continuity when one session shorter than a working day is the day's volume.
+    # nor is continuity when one session shorter than a working day is the day's volume, nor
+    # engagement when the skips are of artists never played before (previewing new music).
+    previewing = (
+        df["is_skip_rate_deviation"]
+        & df["is_new_artist_share_deviation"]
+        & ~(df["is_distinct_stream_length_share_deviation"] | machine_timed | machine_cut)
+    )
     counted = {
         **families,
         "timing": families["timing"] & ~df["is_active_hours_deviation"],
         "continuity": families["continuity"]
         & ~(families["volume"] & (df["longest_session_minutes"] < v["min_session_minutes_beside_volume"])),
+        "engagement": families["engagement"] & ~previewing,
     }
     df["rule_signal_count"] = sum(counted[f].astype(int) for f in FAMILIES)
     # One track for hours, its share deviating (which holds the half-the-plays ceiling and the plays

@@ -66,6 +66,22 @@ STRONG_DEVIATION_Z = 3.0
 #: the forest's flag is for days whose kind of listening changed (:func:`amount_only_departures`).
 AMOUNT_FAMILIES = frozenset({"volume", "continuity"})
 
+#: What skipping through music never played before moves: the skips themselves, shorter plays of
+#: fewer distinct lengths, irregular gaps, and the new artists and tracks. A day departing in these
+#: alone, skips and new artists both strong, is a listener previewing new music (a release list, a
+#: friend's playlist), which the rules count once too (:func:`previewing_departures`).
+PREVIEW_METRICS = frozenset(
+    {
+        "skip_rate",
+        "short_play_share",
+        "median_play_seconds",
+        "distinct_play_length_share",
+        "inter_play_gap_cv",
+        "new_artist_share",
+        "new_track_share",
+    }
+)
+
 #: Active baseline days after which novelty counts in full (the dbt ``min_baseline_days`` default).
 MIN_BASELINE_DAYS = 7
 
@@ -234,6 +250,39 @@ def amount_only_departures(X: np.ndarray, names: list[str]) -> np.ndarray:
         else:
             elsewhere |= strong
     return in_amount & ~elsewhere
+
+
+def previewing_departures(X: np.ndarray, names: list[str]) -> np.ndarray:
+    """Rows that depart strongly from the user's own pattern only by skipping through artists never played before.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        A matrix from :func:`build_feature_matrix`.
+    names : list of str
+        Its column names.
+
+    Returns
+    -------
+    previewing : ndarray of bool of shape (n_samples,)
+        True where the skip rate and the share of never-played artists both rise strongly
+        (z >= STRONG_DEVIATION_Z), no metric outside :data:`PREVIEW_METRICS` deviates strongly,
+        and the gaps between plays are not strongly more regular than usual (a machine's pace,
+        not a listener's).
+    """
+    def deviation(metric: str) -> np.ndarray:
+        return X[:, names.index(f"{metric}_z")]
+
+    elsewhere = np.zeros(len(X), dtype=bool)
+    for metric in BASELINED_METRICS:
+        if metric not in PREVIEW_METRICS:
+            elsewhere |= np.abs(deviation(metric)) >= STRONG_DEVIATION_Z
+    return (
+        (deviation("skip_rate") >= STRONG_DEVIATION_Z)
+        & (deviation("new_artist_share") >= STRONG_DEVIATION_Z)
+        & (deviation("inter_play_gap_cv") > -STRONG_DEVIATION_Z)
+        & ~elsewhere
+    )
 
 
 def build_feature_matrix(

@@ -22,7 +22,8 @@ and a fan's release day of three to five times the usual minutes, same sound, is
 suspicious. Amount alone is the rules' call (human ceilings, the user's light days). Seeds 1-3 of
 the default simulation: super-fan release days flagged by the forest 13.4 % -> 3.8 % (hybrid
 14.4 % -> 7.5 %, the rest rule-only or both), no anomaly type's hybrid recall moved by more than
-one day in a hundred.
+one day in a hundred. Nor is a day that departs only by skipping through artists never played before
+(:func:`ml.features.previewing_departures`): a listener previewing new music.
 """
 
 from __future__ import annotations

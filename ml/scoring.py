@@ -13,6 +13,7 @@ from ml.features import (
     amount_only_departures,
     build_feature_matrix,
     feature_metrics,
+    previewing_departures,
     require_columns,
 )
 from ml.model import TrainedModel
@@ -151,7 +152,8 @@ def score_days(model: TrainedModel, frame: pd.DataFrame) -> pd.DataFrame:
         ``user_id``, ``listen_date`` (a date), ``ml_score`` (the negated
         ``IsolationForest.score_samples``: higher means more anomalous), ``ml_flag``
         (``ml_score > model.threshold``, unless the day departs from the user's pattern only in
-        how much they listened: :func:`ml.features.amount_only_departures`), ``ml_drivers`` (the
+        how much they listened, :func:`ml.features.amount_only_departures`, or only by skipping
+        through artists never played before, :func:`ml.features.previewing_departures`), ``ml_drivers`` (the
         features that drove a flagged score, with the day's and the usual value; '' when not
         flagged) and ``model_version``.
     """
@@ -162,7 +164,7 @@ def score_days(model: TrainedModel, frame: pd.DataFrame) -> pd.DataFrame:
             f"model {model.version} was trained on other features than this code builds; retrain the model"
         )
     ml_score = model.ml_scores(X)
-    ml_flag = (ml_score > model.threshold) & ~amount_only_departures(X, names)
+    ml_flag = (ml_score > model.threshold) & ~amount_only_departures(X, names) & ~previewing_departures(X, names)
     drivers = np.full(len(frame), "", dtype=object)
     if ml_flag.any():
         drivers[ml_flag] = explain(model, X[ml_flag], frame.iloc[np.flatnonzero(ml_flag)])

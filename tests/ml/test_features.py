@@ -3,7 +3,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ml.features import AMOUNT_FAMILIES, BASELINED_METRICS, amount_only_departures, build_feature_matrix, feature_names
+from ml.features import (
+    AMOUNT_FAMILIES,
+    BASELINED_METRICS,
+    PREVIEW_METRICS,
+    amount_only_departures,
+    build_feature_matrix,
+    feature_names,
+    previewing_departures,
+)
 from ml.signals import signal_families
 
 
@@ -113,6 +121,30 @@ def test_a_departure_in_amount_alone_is_told_apart_from_a_change_of_pattern(flag
     assert not amount_only[15]
     assert not amount_only[16]
     assert not amount_only[0], "a day without strong deviations departs in nothing"
+
+
+def test_skipping_through_new_artists_alone_is_told_apart_from_other_departures(flags):
+    frame = flags.copy()
+    frame.loc[:, [f"{m}_z" for m in BASELINED_METRICS]] = 0.0
+    frame.loc[:, "play_count"] = 1_000  # shares of a day of many plays count in full
+    previewing, without_new_artists, at_night, machine_paced = frame.index[14:18]
+    for day in (previewing, without_new_artists, at_night, machine_paced):
+        frame.loc[day, ["skip_rate_z", "short_play_share_z", "median_play_seconds_z"]] = [6.0, 6.0, -6.0]
+        frame.loc[day, ["new_artist_share_z", "new_track_share_z"]] = 6.0
+    frame.loc[without_new_artists, "new_artist_share_z"] = 0.0
+    frame.loc[at_night, "night_share_z"] = 6.0
+    frame.loc[machine_paced, "inter_play_gap_cv_z"] = -6.0
+    X, names = build_feature_matrix(frame)
+    found = previewing_departures(X, names)
+    assert found[14]
+    assert not found[15], "skips of familiar artists are a change of engagement, not a preview"
+    assert not found[16], "a departure outside the preview's metrics is a second change"
+    assert not found[17], "plays paced like a machine's are no listener previewing"
+    assert not found[0], "a day without strong deviations departs in nothing"
+
+
+def test_the_preview_metrics_are_baselined_metrics():
+    assert PREVIEW_METRICS < set(BASELINED_METRICS)
 
 
 def test_the_amount_families_are_families_of_the_rules():
