@@ -405,6 +405,7 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
     for family in FAMILIES:
         df[f"is_{family}_signal"] = families[family]
     # More active hours than usual cover more of the clock: timing then is no independent evidence;
+    # nor on a quiet day whose plays are the previous night's session running on past midnight;
     # nor is continuity when one session shorter than a working day is the day's volume, nor
     # engagement when the skips are of artists never played before (previewing new music).
     previewing = (
@@ -414,7 +415,9 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
     )
     counted = {
         **families,
-        "timing": families["timing"] & ~df["is_active_hours_deviation"],
+        "timing": families["timing"]
+        & ~df["is_active_hours_deviation"]
+        & ~(df["continues_previous_day_session"] & families["volume"] & (df["play_count"] < expected)).fillna(False),
         "continuity": families["continuity"]
         & ~(families["volume"] & (df["longest_session_minutes"] < v["min_session_minutes_beside_volume"])),
         "engagement": families["engagement"] & ~previewing,

@@ -55,11 +55,13 @@
     before rise with it (a binge day into the night is one change, not two); and a day spent in
     one long session, shorter than a working day, deviates in volume because of that session (a
     flight, a road trip, a study day). It still deviates and is cited; it does not count towards
-    min_deviating_families. And skipping through artists never played before is how people preview
+    min_deviating_families. Nor does timing on a quiet day whose plays are the previous night's
+    session running on past midnight: its night hours and its low volume are that one late night.
+    And skipping through artists never played before is how people preview
     new music (a release list, a friend's playlist): the skips are of the unfamiliar tracks, one
     change, not two; a machine's cut, which a preview does not make, still counts. #}
 {%- set counted_unless = {
-    'timing': 'is_active_hours_deviation',
+    'timing': '(is_active_hours_deviation or coalesce(continues_previous_day_session and is_volume_signal and play_count < expected_play_count, false))',
     'continuity': '(is_volume_signal and longest_session_minutes < ' ~ var('min_session_minutes_beside_volume') ~ ')',
     'engagement': '(is_skip_rate_deviation and is_new_artist_share_deviation and not (is_distinct_stream_length_share_deviation or is_machine_timed or is_machine_cut))',
 } %}
