@@ -225,6 +225,11 @@ def _strong_by_family(deviations: Mapping[str, np.ndarray], n_rows: int) -> dict
     return strong_by_family
 
 
+def _deviations(X: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
+    """The matrix's user-relative deviation columns, by name (``<metric>_z``)."""
+    return {f"{m}_z": X[:, names.index(f"{m}_z")] for m in BASELINED_METRICS}
+
+
 def amount_only_departures(X: np.ndarray, names: list[str]) -> np.ndarray:
     """Rows that depart strongly from the user's own pattern in :data:`AMOUNT_FAMILIES` and nowhere else.
 
@@ -241,8 +246,7 @@ def amount_only_departures(X: np.ndarray, names: list[str]) -> np.ndarray:
         True where some deviation in an amount family is strong (|z| >= STRONG_DEVIATION_Z) and
         none outside those families is. A day without a baseline has no deviations: False.
     """
-    deviations = {f"{m}_z": X[:, names.index(f"{m}_z")] for m in BASELINED_METRICS}
-    strong_by_family = _strong_by_family(deviations, len(X))
+    strong_by_family = _strong_by_family(_deviations(X, names), len(X))
     in_amount, elsewhere = np.zeros(len(X), dtype=bool), np.zeros(len(X), dtype=bool)
     for family, strong in strong_by_family.items():
         if family in AMOUNT_FAMILIES:
@@ -257,10 +261,8 @@ def previewing_departures(X: np.ndarray, names: list[str]) -> np.ndarray:
 
     Parameters
     ----------
-    X : ndarray of shape (n_samples, n_features)
-        A matrix from :func:`build_feature_matrix`.
-    names : list of str
-        Its column names.
+    X, names
+        As for :func:`amount_only_departures`.
 
     Returns
     -------
@@ -270,17 +272,15 @@ def previewing_departures(X: np.ndarray, names: list[str]) -> np.ndarray:
         and the gaps between plays are not strongly more regular than usual (a machine's pace,
         not a listener's).
     """
-    def deviation(metric: str) -> np.ndarray:
-        return X[:, names.index(f"{metric}_z")]
-
+    deviations = _deviations(X, names)
     elsewhere = np.zeros(len(X), dtype=bool)
     for metric in BASELINED_METRICS:
         if metric not in PREVIEW_METRICS:
-            elsewhere |= np.abs(deviation(metric)) >= STRONG_DEVIATION_Z
+            elsewhere |= np.abs(deviations[f"{metric}_z"]) >= STRONG_DEVIATION_Z
     return (
-        (deviation("skip_rate") >= STRONG_DEVIATION_Z)
-        & (deviation("new_artist_share") >= STRONG_DEVIATION_Z)
-        & (deviation("inter_play_gap_cv") > -STRONG_DEVIATION_Z)
+        (deviations["skip_rate_z"] >= STRONG_DEVIATION_Z)
+        & (deviations["new_artist_share_z"] >= STRONG_DEVIATION_Z)
+        & (deviations["inter_play_gap_cv_z"] > -STRONG_DEVIATION_Z)
         & ~elsewhere
     )
 
