@@ -57,9 +57,9 @@
     flight, a road trip, a study day). It still deviates and is cited; it does not count towards
     min_deviating_families. Nor does timing on a quiet day whose plays are the previous night's
     session running on past midnight: its night hours and its low volume are that one late night.
-    And skipping through artists never played before is how people preview
-    new music (a release list, a friend's playlist): the skips are of the unfamiliar tracks, one
-    change, not two; a machine's cut, which a preview does not make, still counts. #}
+    Nor does engagement when the skips are of artists never played before: that is how people
+    preview new music (a release list, a friend's playlist), one change, not two; a machine's cut,
+    which a preview does not make, still counts. #}
 {%- set counted_unless = {
     'timing': '(is_active_hours_deviation or coalesce(continues_previous_day_session and is_volume_signal and play_count < expected_play_count, false))',
     'continuity': '(is_volume_signal and longest_session_minutes < ' ~ var('min_session_minutes_beside_volume') ~ ')',
