@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from warehouse.connection import WarehouseError, connect
-from warehouse.loaders import ZONE_FROM_COUNTRY, LoadError, LoadOptions, load_files
+from warehouse.loaders import ZONE_FROM_COUNTRY, LoadError, LoadOptions, load_files, sources
 from warehouse.loaders.staging import spotify_device
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "loaders"
@@ -477,6 +477,19 @@ def test_a_bad_file_inside_a_folder_fails_the_whole_load(con, tmp_path):
         load_files(con, folder)
     assert _counts(con) == before  # no table created, nothing half-loaded
     assert con.execute("select count(*) from duckdb_tables() where temporary").fetchone()[0] == 0
+
+
+def test_a_folder_of_exports_is_parsed_one_file_at_a_time(tmp_path):
+    # Hundreds of people's exports are gigabytes of JSON, several times that as parsed records.
+    folder = tmp_path / "people"
+    shutil.copytree(FIXTURES / "people" / "alice", folder / "alice")
+    (folder / "zed").mkdir()
+    shutil.copy(FIXTURES / "broken" / "StreamingHistory_music_0.json", folder / "zed" / "StreamingHistory_music_0.json")
+    files = sources.discover(folder, tmp_path / "unzipped", user_id=None, salt=None)
+    alice = next(files)
+    assert alice.person == "alice" and alice.records
+    with pytest.raises(LoadError, match="zed"):
+        next(files)
 
 
 @pytest.mark.parametrize(

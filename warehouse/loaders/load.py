@@ -274,16 +274,17 @@ def load_files(
     now = datetime.now(dt_timezone.utc).replace(tzinfo=None)
     with tempfile.TemporaryDirectory(prefix="listening-load-") as tmp:
         try:
-            files, ignored = sources.discover(events_path, Path(tmp), user_id=options.user_id, salt=salt)
             create_staging(con)
-            for file in files:
+            for file in sources.discover(events_path, Path(tmp), user_id=options.user_id, salt=salt):
+                if file.kind == "ignored":
+                    report.files_ignored.append(file.source)
+                    continue
                 if file.kind in sources.SPOTIFY_KINDS:
                     stage_spotify(con, file)
                 else:
                     stage_canonical(con, file, user_id=options.user_id, salt=salt)
                 file.records = None
-            report.files_read = [file.source for file in files]
-            report.files_ignored = ignored
+                report.files_read.append(file.source)
             if users_path is not None:
                 users_target = Path(users_path)
                 if not users_target.is_file():

@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,7 +51,7 @@ class InputFile:
 
     path: Path  # where the bytes are (inside a temporary folder for zip members)
     source: str  # name written to the warehouse: relative to the given path
-    kind: str  # csv | parquet | json-canonical | spotify-account | spotify-extended
+    kind: str  # csv | parquet | json-canonical | spotify-account | spotify-extended | ignored
     person: str | None = None  # raw user id of a Spotify export file
     records: list | None = field(default=None, repr=False)  # parsed JSON of a Spotify file
     label: str = ""  # the file as the user would find it, for error messages
@@ -269,16 +270,24 @@ def resolve_paths(path: str | Path, tmp: Path) -> list[_Entry]:
     return [_Entry(target, (target.name,), True, _person_name(target.parent), text)]
 
 
-def discover(path: str | Path, tmp: Path, *, user_id: str | None, salt: str | None) -> tuple[list[InputFile], list[str]]:
-    """Classify every file under ``path``. Returns (readable files, names of ignored files)."""
-    entries = resolve_paths(path, tmp)
-    files: list[InputFile] = []
+def discover(path: str | Path, tmp: Path, *, user_id: str | None, salt: str | None) -> Iterator[InputFile]:
+    """Classify every file under ``path``, one file at a time.
+
+    A Spotify file's records are parsed when it comes up and are the consumer's to release
+    before it asks for the next: a folder of hundreds of people's exports (gigabytes of JSON)
+    never sits in memory at once. Files that are not listening history come as kind
+    ``ignored``. Raises :class:`LoadError` for an unusable file, for the ``user_id`` option on
+    several people's exports (as soon as a second person appears) and, after the last file,
+    when nothing was listening history.
+    """
     ignored: list[str] = []
     people_from_folders: set[str] = set()
-    for entry in entries:
+    found_history = False
+    for entry in resolve_paths(path, tmp):
         kind, records = _classify(entry)
         if kind == "ignored":
             ignored.append(_display(entry))
+            yield InputFile(entry.path, _display(entry), kind, label=entry.label)
             continue
         parts = list(entry.parts)
         person = None
@@ -292,20 +301,20 @@ def discover(path: str | Path, tmp: Path, *, user_id: str | None, salt: str | No
                 index, part = folders[0]
                 person = part.removesuffix(".zip").removesuffix(".ZIP")
                 people_from_folders.add(person)
+                if user_id is not None and len(people_from_folders) > 1:
+                    raise LoadError(
+                        f"{path}: the user_id option is for a single person's export, but this path holds the "
+                        f"exports of several people ({' and '.join(sorted(people_from_folders))} among them); drop the "
+                        "option to use the folder names as user ids"
+                    )
                 if user_id is not None:
                     person = user_id
                 if salt is not None:
                     parts[index] = pseudonym(person, salt) + (".zip" if part.lower().endswith(".zip") else "")
             else:
                 person = user_id if user_id is not None else entry.root_name
-        files.append(InputFile(entry.path, "/".join(parts), kind, person, records, entry.label))
-    if user_id is not None and len(people_from_folders) > 1:
-        raise LoadError(
-            f"{path}: the user_id option is for a single person's export, but this path holds the "
-            f"exports of several people ({', '.join(sorted(people_from_folders))}); drop the option "
-            "to use the folder names as user ids"
-        )
-    if not files:
+        found_history = True
+        yield InputFile(entry.path, "/".join(parts), kind, person, records, entry.label)
+    if not found_history:
         shown = f" (ignored: {', '.join(ignored)})" if ignored else ""
         raise LoadError(f"{path}: no listening history found{shown}; {_EXPECTED}")
-    return files, ignored
