@@ -1,13 +1,14 @@
 """Every input row, whatever its format, first becomes one row of a text staging table.
 
 The staging table keeps the original row (as JSON text, private keys dropped) next to the
-fields of the canonical event as text; :mod:`warehouse.loaders.validate` then parses and checks
+fields of the canonical event as text; :mod:`warehouse.loaders.load` then parses and checks
 all rows in one SQL pass. Canonical CSV/Parquet is staged by DuckDB in SQL (vectorised); a
-Spotify export is parsed with Python's json (exports are small) and staged through Arrow.
+Spotify export is parsed with Python's json, a file at a time, and staged through Arrow.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import unicodedata
@@ -281,6 +282,16 @@ def spotify_device(platform: str | None) -> str | None:
     return " ".join(text.split()[:2]) if text.startswith("partner") else text.split()[0]
 
 
+@functools.lru_cache(maxsize=1024)
+def _spotify_keys(keys: tuple[str, ...]) -> tuple[frozenset[str], tuple[str, ...]]:
+    """The private keys and the audiobook keys among a record's keys.
+
+    A file's records share a handful of key sets: judged once each, not once per record (a
+    service's millions of records).
+    """
+    return frozenset(filter(is_private_key, keys)), tuple(key for key in keys if key.startswith("audiobook"))
+
+
 def spotify_table(file: InputFile) -> pa.Table:
     """Stage one Spotify JSON file (account data or extended history) as Arrow columns."""
     records = file.records or []
@@ -293,8 +304,9 @@ def spotify_table(file: InputFile) -> pa.Table:
             original[i] = dumps(record)
             pre[i] = MALFORMED_ROW
             continue
-        if any(is_private_key(key) for key in record):
-            record = {key: value for key, value in record.items() if not is_private_key(key)}
+        private_keys, audiobook_keys = _spotify_keys(tuple(record))
+        if private_keys:
+            record = {key: value for key, value in record.items() if key not in private_keys}
         original[i] = dumps(record)
         if extended:
             ts[i] = _as_text(record.get("ts"))
@@ -306,7 +318,7 @@ def spotify_table(file: InputFile) -> pa.Table:
             country[i] = _as_text(record.get("conn_country"))
             if record.get("episode_name") or record.get("episode_show_name") or record.get("spotify_episode_uri"):
                 pre[i] = NOT_MUSIC_PODCAST
-            elif any(value for key, value in record.items() if key.startswith("audiobook")):
+            elif any(record[key] for key in audiobook_keys):
                 pre[i] = NOT_MUSIC_AUDIOBOOK
         else:
             ts[i] = _as_text(record.get("endTime"))
