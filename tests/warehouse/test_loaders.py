@@ -479,6 +479,17 @@ def test_a_bad_file_inside_a_folder_fails_the_whole_load(con, tmp_path):
     assert con.execute("select count(*) from duckdb_tables() where temporary").fetchone()[0] == 0
 
 
+def test_linked_export_folders_are_read_once_each(con, tmp_path):
+    people = tmp_path / "people"
+    people.mkdir()
+    (people / "alice").symlink_to(FIXTURES / "people" / "alice", target_is_directory=True)
+    (people / "alice_again").symlink_to(FIXTURES / "people" / "alice", target_is_directory=True)
+    (people / "loop").symlink_to(people, target_is_directory=True)
+    report = load_files(con, people)
+    assert report.files_read == ["alice/StreamingHistory_music_0.json"]
+    assert con.execute("select distinct user_id from raw.listening_events").fetchall() == [("alice",)]
+
+
 def test_a_folder_of_exports_is_parsed_one_file_at_a_time(tmp_path):
     # Hundreds of people's exports are gigabytes of JSON, several times that as parsed records.
     folder = tmp_path / "people"

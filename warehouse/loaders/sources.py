@@ -94,7 +94,15 @@ def _walk(
     folder: Path, prefix: tuple[str, ...], root_name: str, tmp: Path, counter: list[int], label_root: str
 ) -> list[_Entry]:
     entries: list[_Entry] = []
-    for dirpath, dirnames, filenames in os.walk(folder):
+    # Linked folders are followed (people gather exports by linking them), each real folder once
+    # (a link back up the tree would never end).
+    visited: set[str] = set()
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in visited:
+            dirnames[:] = []
+            continue
+        visited.add(real)
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "__MACOSX")
         rel_dir = Path(dirpath).relative_to(folder).parts
         for name in sorted(filenames):
