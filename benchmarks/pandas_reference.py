@@ -386,14 +386,17 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
     )
     families["context"] |= new_context
     # A substantial volume collapsing: the volume family's evidence, not decisive.
-    volume_collapse = (
+    near_silent = (
         has_baseline
         & (expected >= v["min_usual_plays_for_collapse"])
         & (df["play_count"] <= v["volume_collapse_share"] * expected * day_play_ratio)
-        & (df["play_count"] <= v["volume_collapse_light_day_share"] * expected_light_day * day_play_ratio)
-        & (df["play_count_z"] <= -v["deviation_z_threshold"])  # far outside the user's own spread
         & (df["abroad_play_share"] < 0.5)
         & ~df["continues_previous_day_session"]
+    ).fillna(False)
+    volume_collapse = (
+        near_silent
+        & (df["play_count"] <= v["volume_collapse_light_day_share"] * expected_light_day * day_play_ratio)
+        & (df["play_count_z"] <= -v["deviation_z_threshold"])  # far outside the user's own spread
     ).fillna(False)
     families["volume"] |= volume_collapse
     machine_timed = df["metronomic_play_count"] >= v["min_metronomic_plays"]  # a machine's schedule: no baseline needed
@@ -434,12 +437,20 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
             | ((df["top_track_share"] * df["play_count"]).round() >= v["min_loop_plays"])
         )
     )
-    # A collapse on this day and on each of the calendar days before it that make the lasting days.
+    # Starts with a collapse on this day and on each of the calendar days before it that make the
+    # lasting days; lasts while the user stays near silent on the days in a row that follow.
     lasting_days = int(v["min_lasting_collapse_days"])
     collapse_days = df.loc[volume_collapse, ["user_id", "listen_date"]].sort_values(["user_id", "listen_date"])
     since_earlier = collapse_days["listen_date"] - collapse_days.groupby("user_id")["listen_date"].shift(lasting_days - 1)
+    starts = pd.Series(False, index=df.index)
+    starts[collapse_days.index] = since_earlier == pd.Timedelta(days=lasting_days - 1)
+    silent_days = df.loc[near_silent, ["user_id", "listen_date"]].sort_values(["user_id", "listen_date"])
+    day_number = (silent_days["listen_date"] - pd.Timestamp("1970-01-01")).dt.days
+    silent_run = day_number - silent_days.groupby("user_id").cumcount()
     lasting_collapse = pd.Series(False, index=df.index)
-    lasting_collapse[collapse_days.index] = since_earlier == pd.Timedelta(days=lasting_days - 1)
+    lasting_collapse[silent_days.index] = starts[silent_days.index].astype(int).groupby(
+        [silent_days["user_id"], silent_run]
+    ).cummax().astype(bool)
     # Decisive on their own: several new countries in one day or a new device in a new country
     # beside plays from another country, overlapping streams, one track looping through the day,
     # plays on a fixed schedule, streams cut to a handful of lengths, near silence day after day.

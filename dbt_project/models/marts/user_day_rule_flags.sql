@@ -275,27 +275,36 @@ signals as (
             false
         ) as is_machine_cut,
         coalesce(
-            {{ has_rule_baseline }}
-                and expected_play_count >= {{ var('min_usual_plays_for_collapse') }}
-                and play_count <= {{ var('volume_collapse_share') }} * expected_play_count * day_play_count_ratio
+            is_near_silent
                 and play_count <= {{ var('volume_collapse_light_day_share') }} * expected_light_day_play_count * day_play_count_ratio
                 -- Far outside the user's own day-to-day spread (a deviation, but without the minimum
                 -- change, which a listener of 20 plays cannot lose): a listener whose days swing
                 -- widely has near-silent days of their own.
-                and play_count_z <= -{{ z_threshold }}
-                -- A day spent abroad explains a quiet day (a flight, a day split by the time shift).
-                and abroad_play_share < 0.5
-                -- So does a day whose only plays are the tail of the previous night's session.
-                and continues_previous_day_session is not true,
+                and play_count_z <= -{{ z_threshold }},
             false
         ) as is_volume_collapse
-    from deviations
+    from (
+        select
+            *,
+            coalesce(
+                {{ has_rule_baseline }}
+                    and expected_play_count >= {{ var('min_usual_plays_for_collapse') }}
+                    and play_count <= {{ var('volume_collapse_share') }} * expected_play_count * day_play_count_ratio
+                    -- A day spent abroad explains a quiet day (a flight, a day split by the time shift).
+                    and abroad_play_share < 0.5
+                    -- So does a day whose only plays are the tail of the previous night's session.
+                    and continues_previous_day_session is not true,
+                false
+            ) as is_near_silent
+        from deviations
+    ) as near_silence
 
 ),
 
 -- A heavy listener's account near silent day after day: the account changed, not the listener's
--- day (an illness, a busy day passes). The collapses of the days just before the window come from
--- this table, as the last run left them.
+-- day (an illness, a busy day passes). It starts on the last of var min_lasting_collapse_days
+-- collapses in a row; the collapses of the days just before the window come from this table, as
+-- the last run left them.
 collapse_days as (
 
     select user_id, listen_date from signals where is_volume_collapse
@@ -309,7 +318,7 @@ collapse_days as (
 
 ),
 
-lasting_collapses as (
+lasting_collapse_starts as (
 
     select user_id, listen_date
     from (
@@ -321,6 +330,51 @@ lasting_collapses as (
         from collapse_days
     ) as ordered_collapses
     where days_since_earlier_collapse = {{ lasting_collapse_days - 1 }}
+
+),
+
+-- Once started, it lasts while the user stays near silent, day after day, judged against the
+-- usual count alone: within days the drop's own days are the user's light days (the 10th
+-- percentile of the baseline) and widen the spread of their days, and neither may excuse the drop
+-- that made them. The usual count, a median, holds for half the baseline window. The day before
+-- the window, when it was one, comes from this table.
+near_silent_days as (
+
+    select signals.user_id, signals.listen_date, lasting_collapse_starts.user_id is not null as starts_lasting_collapse
+    from signals
+    left join lasting_collapse_starts
+        on signals.user_id = lasting_collapse_starts.user_id
+        and signals.listen_date = lasting_collapse_starts.listen_date
+    where signals.is_near_silent
+    {%- if is_incremental() %}
+    union all
+    select user_id, listen_date, true as starts_lasting_collapse
+    from {{ this }}
+    where is_lasting_collapse
+        and listen_date = cast({{ dbt.dateadd('day', -1, listen_window_start()) }} as date)
+    {%- endif %}
+
+),
+
+lasting_collapses as (
+
+    select user_id, listen_date
+    from (
+        select
+            user_id,
+            listen_date,
+            max(case when starts_lasting_collapse then 1 else 0 end) over (
+                partition by user_id, silent_run order by listen_date rows between unbounded preceding and current row
+            ) as has_started
+        from (
+            select
+                *,
+                -- Consecutive calendar days share this number: one run of near-silent days.
+                {{ day_number('listen_date') }} - row_number() over (partition by user_id order by listen_date) as silent_run
+            from near_silent_days
+        ) as silent_runs
+    ) as started_runs
+    where has_started = 1
 
 ),
 
@@ -454,7 +508,7 @@ final as (
                         || {{ format_for_reason('light_day_play_count', 'count') }} || ' on light days'
             end,
             case
-                when is_lasting_collapse then 'near silent {{ lasting_collapse_days }} days in a row'
+                when is_lasting_collapse then 'near silent {{ lasting_collapse_days }} or more days in a row'
             end,
             case
                 when is_machine_timed
