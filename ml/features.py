@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ml.signals import signal_families
+from ml.signals import signal_directions, signal_families
 
 #: Metrics whose user-relative deviation ``<metric>_z`` (and usual value ``usual_<metric>``) dbt provides.
 BASELINED_METRICS: tuple[str, ...] = (
@@ -81,6 +81,10 @@ PREVIEW_METRICS = frozenset(
         "new_track_share",
     }
 )
+
+#: The family of how the plays are played (skips, play lengths, pace): a change in it alone is one
+#: family, which the rules never flag by itself (:func:`engagement_departures`).
+ENGAGEMENT_FAMILY = "engagement"
 
 #: Active baseline days after which novelty counts in full (the dbt ``min_baseline_days`` default).
 MIN_BASELINE_DAYS = 7
@@ -256,6 +260,16 @@ def amount_only_departures(X: np.ndarray, names: list[str]) -> np.ndarray:
     return in_amount & ~elsewhere
 
 
+def _previewing(deviations: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Skips and never-played artists both rise strongly, at a listener's pace (the gaps between
+    plays not strongly more regular than usual, as a machine's are)."""
+    return (
+        (deviations["skip_rate_z"] >= STRONG_DEVIATION_Z)
+        & (deviations["new_artist_share_z"] >= STRONG_DEVIATION_Z)
+        & (deviations["inter_play_gap_cv_z"] > -STRONG_DEVIATION_Z)
+    )
+
+
 def previewing_departures(X: np.ndarray, names: list[str]) -> np.ndarray:
     """Rows that depart strongly from the user's own pattern only by skipping through artists never played before.
 
@@ -277,12 +291,46 @@ def previewing_departures(X: np.ndarray, names: list[str]) -> np.ndarray:
     for metric in BASELINED_METRICS:
         if metric not in PREVIEW_METRICS:
             elsewhere |= np.abs(deviations[f"{metric}_z"]) >= STRONG_DEVIATION_Z
-    return (
-        (deviations["skip_rate_z"] >= STRONG_DEVIATION_Z)
-        & (deviations["new_artist_share_z"] >= STRONG_DEVIATION_Z)
-        & (deviations["inter_play_gap_cv_z"] > -STRONG_DEVIATION_Z)
-        & ~elsewhere
-    )
+    return _previewing(deviations) & ~elsewhere
+
+
+def has_deviations(frame: pd.DataFrame) -> np.ndarray:
+    """Rows with at least one deviation measured: a baseline long enough for a spread (the matrix
+    reads an unmeasured deviation as 0, "no evidence", which is not "as usual")."""
+    require_columns(frame, [f"{m}_z" for m in BASELINED_METRICS], what="user-day frame")
+    return frame[[f"{m}_z" for m in BASELINED_METRICS]].notna().any(axis=1).to_numpy(dtype=bool)
+
+
+def engagement_departures(X: np.ndarray, names: list[str]) -> np.ndarray:
+    """Rows whose plays are played differently from the user's own: a change the rules cannot flag alone.
+
+    The rules need two families; a change in how the plays are played (every play skipped, plays
+    cut short, the same few lengths, a machine's steady pace) is one family, engagement, however
+    plain. It is where the forest's flag adds to the rules by itself.
+
+    Parameters
+    ----------
+    X, names
+        As for :func:`amount_only_departures`.
+
+    Returns
+    -------
+    departs : ndarray of bool of shape (n_samples,)
+        True where a metric of the :data:`ENGAGEMENT_FAMILY` deviates strongly (|z| >=
+        STRONG_DEVIATION_Z) in the direction its rule signal calls suspicious (more skips, shorter
+        plays, not longer ones), and the day is not a listener previewing new music (skips of
+        never-played artists at a listener's pace, which the rules count as new content, once).
+        A day without a baseline has no deviations: False.
+    """
+    deviations = _deviations(X, names)
+    families, directions = signal_families(), signal_directions()
+    departs = np.zeros(len(X), dtype=bool)
+    for metric in BASELINED_METRICS:
+        if families[metric] != ENGAGEMENT_FAMILY:
+            continue
+        signed = deviations[f"{metric}_z"] * (-1.0 if directions[metric] == "down" else 1.0)
+        departs |= (np.abs(signed) if directions[metric] == "both" else signed) >= STRONG_DEVIATION_Z
+    return departs & ~_previewing(deviations)
 
 
 def build_feature_matrix(

@@ -12,14 +12,18 @@ from ml.features import (
     REQUIRED_COLUMNS,
     amount_only_departures,
     build_feature_matrix,
+    engagement_departures,
     feature_metrics,
+    has_deviations,
     previewing_departures,
     require_columns,
 )
 from ml.model import TrainedModel
 from ml.signals import dbt_var_defaults
 
-SCORE_COLUMNS = ["user_id", "listen_date", "ml_score", "ml_flag", "ml_drivers", "model_version"]
+SCORE_COLUMNS = [
+    "user_id", "listen_date", "ml_score", "ml_flag", "ml_drivers", "model_version", "is_engagement_departure",
+]
 
 #: Features named in ``ml_drivers`` per flagged day.
 N_DRIVERS = 3
@@ -148,7 +152,7 @@ def score_days(model: TrainedModel, frame: pd.DataFrame) -> pd.DataFrame:
 
     Returns
     -------
-    scores : DataFrame of shape (n_samples, 6)
+    scores : DataFrame of shape (n_samples, 7)
         ``user_id``, ``listen_date`` (a date), ``ml_score`` (the negated
         ``IsolationForest.score_samples``: higher means more anomalous), ``ml_flag``
         (``ml_score > model.threshold``, unless the day departs from the user's pattern only in
@@ -165,6 +169,8 @@ def score_days(model: TrainedModel, frame: pd.DataFrame) -> pd.DataFrame:
         )
     ml_score = model.ml_scores(X)
     ml_flag = (ml_score > model.threshold) & ~amount_only_departures(X, names) & ~previewing_departures(X, names)
+    engagement_departs = pd.array(engagement_departures(X, names), dtype="boolean")
+    engagement_departs[~has_deviations(frame)] = pd.NA
     drivers = np.full(len(frame), "", dtype=object)
     if ml_flag.any():
         drivers[ml_flag] = explain(model, X[ml_flag], frame.iloc[np.flatnonzero(ml_flag)])
@@ -176,6 +182,7 @@ def score_days(model: TrainedModel, frame: pd.DataFrame) -> pd.DataFrame:
             "ml_flag": ml_flag.astype(bool),
             "ml_drivers": drivers,
             "model_version": model.version,
+            "is_engagement_departure": engagement_departs,
         },
         columns=SCORE_COLUMNS,
     )

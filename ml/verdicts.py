@@ -36,8 +36,18 @@ FLAG_COLUMNS = (
 #: Read when present: whether the rules abstained for want of baseline days (else derived from them).
 OPTIONAL_FLAG_COLUMNS = ("is_cold_start",)
 SCORE_COLUMNS = ("user_id", "listen_date", "ml_score", "ml_flag", "ml_drivers", "model_version")
+#: Read when present: whether the day's plays are played differently from the user's own
+#: (:func:`ml.features.engagement_departures`). Unknown (a day without a baseline to tell by, or
+#: scores written before the column existed) lets the forest's flag count alone, as it always did.
+OPTIONAL_SCORE_COLUMNS = ("is_engagement_departure",)
 
 NORMAL_REASON = "within usual pattern"
+
+#: Why a forest flag alone did not make the day an anomaly (the rules have judged every other change).
+UNCOUNTED_FOREST_REASON = (
+    "within usual pattern: the Isolation Forest scores it {score:.2f} ({drivers}), but its flag alone counts only "
+    "on a change in how the plays are played (skips, play lengths, pace) or on a day without a baseline"
+)
 
 
 def _keys(frame: pd.DataFrame) -> pd.DataFrame:
@@ -61,6 +71,8 @@ def _text(value: object) -> str:
 def _reason(
     verdict: str, rule_signals: str, rule_reasons: str, ml_score: float, drivers: str, baseline_days: int, cold: bool
 ) -> str:
+    if verdict == "normal":
+        return UNCOUNTED_FOREST_REASON.format(score=ml_score, drivers=drivers or "no single driver") + "."
     parts = []
     if verdict in ("rule_only", "both"):
         head = f"Rules ({rule_signals.replace(',', ', ')})" if rule_signals else "Rules"
@@ -81,7 +93,7 @@ def build_verdicts(flags: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
     ----------
     flags : DataFrame of shape (n_days, n_columns)
         Rows of ``analytics.user_day_rule_flags`` (extra columns ignored).
-    scores : DataFrame of shape (n_scored, 6)
+    scores : DataFrame of shape (n_scored, 6 or 7)
         Output of :func:`ml.scoring.score_days`; days without a score count as not flagged by
         the model (``ml_score`` null).
 
@@ -89,28 +101,41 @@ def build_verdicts(flags: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
     -------
     verdicts : DataFrame of shape (n_days, 13)
         :data:`VERDICT_COLUMNS`, one row per ``flags`` row, in ``flags`` order. ``verdict`` is
-        ``normal``, ``rule_only``, ``ml_only`` or ``both``; ``is_anomaly`` is ``verdict !=
-        'normal'``; ``reasons`` puts the rule reasons first, then the model's drivers, each with
-        numbers ("within usual pattern" on normal days).
+        ``both`` when both flag the day, ``rule_only`` when the rules alone do, ``ml_only`` when
+        the forest alone does on a day whose plays are played differently from the user's own
+        (``is_engagement_departure``: one family, which the rules never flag alone) or on a day
+        without a baseline to tell by (unknown), else ``normal``: where the day departs in
+        anything else, the rules have judged it (volume, continuity, timing, content, context)
+        and the forest's flag is not an anomaly by itself.
+        ``is_anomaly`` is ``verdict != 'normal'``; ``reasons`` puts the rule reasons first, then
+        the model's drivers, each with numbers ("within usual pattern" on normal days, with the
+        forest's score and drivers when it flagged the day).
     """
     require_columns(flags, FLAG_COLUMNS, what="rule flags")
     require_columns(scores, SCORE_COLUMNS, what="ml scores")
     left = _keys(flags[list(FLAG_COLUMNS)])
-    right = _keys(scores[list(SCORE_COLUMNS)]).drop_duplicates(["user_id", "listen_date"], keep="last")
+    score_columns = [*SCORE_COLUMNS, *(c for c in OPTIONAL_SCORE_COLUMNS if c in scores.columns)]
+    right = _keys(scores[score_columns]).drop_duplicates(["user_id", "listen_date"], keep="last")
     merged = left.merge(right, on=["user_id", "listen_date"], how="left", validate="many_to_one")
     rule_flag = as_bool(merged["rule_flag"])
     ml_flag = as_bool(merged["ml_flag"])
-    verdict = np.select(
-        [rule_flag & ml_flag, rule_flag, ml_flag], ["both", "rule_only", "ml_only"], default="normal"
-    ).astype(object)
     baseline_days = pd.to_numeric(merged["baseline_days"], errors="coerce").fillna(0).astype("int64")
     rule_signals = merged["rule_signals"].map(_text)
     if "is_cold_start" in flags.columns:
         cold = as_bool(flags["is_cold_start"])
     else:
         cold = (baseline_days < MIN_BASELINE_DAYS).to_numpy()
+    if "is_engagement_departure" in merged.columns:
+        engagement_departs = merged["is_engagement_departure"].astype("boolean").fillna(True).to_numpy(dtype=bool)
+    else:
+        engagement_departs = np.ones(len(merged), dtype=bool)
+    verdict = np.select(
+        [rule_flag & ml_flag, rule_flag, ml_flag & engagement_departs],
+        ["both", "rule_only", "ml_only"],
+        default="normal",
+    ).astype(object)
     reasons = np.full(len(merged), NORMAL_REASON, dtype=object)
-    flagged = np.flatnonzero(verdict != "normal")
+    flagged = np.flatnonzero((verdict != "normal") | ml_flag)
     reasons[flagged] = [
         _reason(v, s, _text(rr), float(score) if pd.notna(score) else float("nan"), _text(d), int(b), bool(c))
         for v, s, rr, score, d, b, c in zip(

@@ -77,8 +77,13 @@ def test_verdicts_follow_the_contract(finished_runs):
     verdicts = finished_runs.verdicts[0]
     assert list(verdicts.columns) == VERDICT_COLUMNS
     assert set(verdicts["verdict"]) <= {"normal", "rule_only", "ml_only", "both"}
-    expected_kind = verdicts["rule_flag"].map({True: "rule", False: ""}) + verdicts["ml_flag"].map({True: "ml", False: ""})
-    assert (expected_kind.map({"ruleml": "both", "rule": "rule_only", "ml": "ml_only", "": "normal"}) == verdicts["verdict"]).all()
+    departs = _query(finished_runs.warehouse, "select user_id, listen_date, is_engagement_departure from analytics.user_day_ml_scores")
+    judged = verdicts.merge(departs, on=["user_id", "listen_date"], how="left", validate="one_to_one")
+    # Alone, the forest's flag counts unless the day's plays are played as usual (unknown: no baseline).
+    departs = judged["is_engagement_departure"].astype("boolean").fillna(True).astype(bool)
+    forest_counts = judged["ml_flag"] & (judged["rule_flag"] | departs)
+    expected_kind = judged["rule_flag"].map({True: "rule", False: ""}) + forest_counts.map({True: "ml", False: ""})
+    assert (expected_kind.map({"ruleml": "both", "rule": "rule_only", "ml": "ml_only", "": "normal"}) == judged["verdict"]).all()
     assert (verdicts["is_anomaly"] == (verdicts["verdict"] != "normal")).all()
     flagged = verdicts[verdicts["is_anomaly"]]
     assert len(flagged) > 0

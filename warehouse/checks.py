@@ -22,17 +22,21 @@ def unmatched_rows(con: duckdb.DuckDBPyConnection, table: str, other: str, keys:
 
 
 def invalid_verdicts(con: duckdb.DuckDBPyConnection, table: str = "analytics.user_day_verdicts") -> int:
-    """Verdict rows whose kind is unknown or disagrees with the two detectors' flags."""
+    """Verdict rows whose kind is unknown or disagrees with the two detectors' flags.
+
+    A forest flag alone may leave a day normal: it counts alone only where the rules cannot judge
+    (``ml.verdicts.build_verdicts``).
+    """
     kinds = ", ".join(f"'{kind}'" for kind in VERDICT_KINDS)
     return con.execute(
         f"""
         select count(*) from {table}
         where verdict not in ({kinds})
-            or verdict <> case
-                when rule_flag and ml_flag then 'both'
-                when rule_flag then 'rule_only'
-                when ml_flag then 'ml_only'
-                else 'normal'
+            or not case
+                when rule_flag and ml_flag then verdict = 'both'
+                when rule_flag then verdict = 'rule_only'
+                when ml_flag then verdict in ('ml_only', 'normal')
+                else verdict = 'normal'
             end
             or is_anomaly <> (verdict <> 'normal')
         """

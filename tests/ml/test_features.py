@@ -9,6 +9,7 @@ from ml.features import (
     PREVIEW_METRICS,
     amount_only_departures,
     build_feature_matrix,
+    engagement_departures,
     feature_names,
     previewing_departures,
 )
@@ -141,6 +142,49 @@ def test_skipping_through_new_artists_alone_is_told_apart_from_other_departures(
     assert not found[16], "a departure outside the preview's metrics is a second change"
     assert not found[17], "plays paced like a machine's are no listener previewing"
     assert not found[0], "a day without strong deviations departs in nothing"
+
+
+@pytest.mark.parametrize(
+    "deviations, departs",
+    [
+        pytest.param({"skip_rate_z": 6.0, "short_play_share_z": 6.0, "median_play_seconds_z": -6.0}, True, id="every play skipped"),
+        pytest.param({"median_play_seconds_z": -4.0}, True, id="plays cut short"),
+        pytest.param({"distinct_play_length_share_z": -5.0}, True, id="the same few play lengths"),
+        pytest.param({"inter_play_gap_cv_z": -5.0}, True, id="a machine's steady pace"),
+        pytest.param({"median_play_seconds_z": 6.0}, False, id="longer plays than usual are listened to"),
+        pytest.param({"inter_play_gap_cv_z": 6.0}, False, id="irregular gaps are a listener's"),
+        pytest.param({"skip_rate_z": -4.0}, False, id="fewer skips than usual"),
+        pytest.param({"skip_rate_z": 2.5, "median_play_seconds_z": -2.5}, False, id="moderate changes are not strong"),
+        pytest.param({"minutes_played_z": 6.0, "night_share_z": 6.0, "new_artist_share_z": 6.0}, False, id="volume, timing and content are the rules'"),
+        pytest.param({"skip_rate_z": 6.0, "median_play_seconds_z": -6.0, "new_artist_share_z": 6.0}, False, id="previewing new music"),
+        pytest.param(
+            {"skip_rate_z": 6.0, "median_play_seconds_z": -6.0, "new_artist_share_z": 6.0, "inter_play_gap_cv_z": -6.0},
+            True,
+            id="skipping new artists at a machine's pace",
+        ),
+    ],
+)
+def test_a_change_in_how_the_plays_are_played_is_told_apart(flags, deviations, departs):
+    frame = flags.copy()
+    frame.loc[:, [f"{m}_z" for m in BASELINED_METRICS]] = 0.0
+    frame.loc[:, "play_count"] = 1_000  # shares of a day of many plays count in full
+    day = frame.index[14]
+    for column, z in deviations.items():
+        frame.loc[day, column] = z
+    found = engagement_departures(*build_feature_matrix(frame))
+    assert found[14] == departs
+    assert not found[np.arange(len(frame)) != 14].any(), "days without strong deviations depart in nothing"
+
+
+def test_a_change_in_how_the_plays_are_played_needs_plays_to_show_it(flags):
+    frame = flags.copy()
+    frame.loc[:, [f"{m}_z" for m in BASELINED_METRICS]] = 0.0
+    frame.loc[frame.index[14:16], "median_play_seconds_z"] = -4.0
+    frame.loc[frame.index[14], "play_count"] = 1_000
+    frame.loc[frame.index[15], "play_count"] = 3
+    found = engagement_departures(*build_feature_matrix(frame))
+    assert found[14]
+    assert not found[15], "three short plays are weak evidence of a change"
 
 
 def test_the_preview_metrics_are_baselined_metrics():

@@ -100,7 +100,12 @@ def test_short_plays_are_named_by_the_rules_threshold(planted, monkeypatch):
 def test_scores_have_the_contract_columns_and_dates(flags):
     model = train_model(flags)
     scores = score_days(model, flags)
-    assert list(scores.columns) == ["user_id", "listen_date", "ml_score", "ml_flag", "ml_drivers", "model_version"]
+    assert list(scores.columns) == [
+        "user_id", "listen_date", "ml_score", "ml_flag", "ml_drivers", "model_version", "is_engagement_departure",
+    ]
+    unmeasured = flags["play_count_z"].isna().to_numpy()
+    assert unmeasured.any() and not unmeasured.all()
+    assert scores["is_engagement_departure"].isna().to_numpy().tolist() == unmeasured.tolist()
     assert isinstance(scores["listen_date"].iloc[0], date)
     assert (scores["model_version"] == model.version).all()
 

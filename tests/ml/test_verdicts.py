@@ -81,6 +81,33 @@ def test_reasons_read_as_a_sentence(flags, scores, user, expected):
     assert re.search(expected, reasons), reasons
 
 
+@pytest.mark.parametrize(
+    "user, engagement_departs, verdict",
+    [
+        pytest.param("model", True, "ml_only", id="the plays are played differently: the forest counts alone"),
+        pytest.param("model", False, "normal", id="the rules judged every other change"),
+        pytest.param("model", None, "ml_only", id="no baseline to tell by: the forest counts alone"),
+        pytest.param("both", False, "both", id="with the rules the forest's flag always counts"),
+    ],
+)
+def test_a_forest_flag_alone_counts_where_the_rules_cannot_judge(flags, scores, user, engagement_departs, verdict):
+    departs = pd.array([engagement_departs if u == user else True for u in scores["user_id"]], dtype="boolean")
+    row = build_verdicts(flags, scores.assign(is_engagement_departure=departs)).set_index("user_id").loc[user]
+    assert row["verdict"] == verdict
+    assert row["is_anomaly"] == (verdict != "normal")
+    assert row["ml_flag"], "the forest's own flag is kept, counted or not"
+
+
+def test_a_forest_flag_that_does_not_count_alone_says_so(flags, scores):
+    reasons = build_verdicts(flags, scores.assign(is_engagement_departure=False)).set_index("user_id").loc["model", "reasons"]
+    assert reasons.startswith("within usual pattern: the Isolation Forest scores it 0.71 (short plays at night: 85%")
+    assert "how the plays are played" in reasons
+
+
+def test_scores_written_before_engagement_departures_keep_their_verdicts(flags, scores):
+    assert build_verdicts(flags, scores).set_index("user_id").loc["model", "verdict"] == "ml_only"
+
+
 def test_one_row_per_flags_row_even_with_duplicate_scores(flags, scores):
     doubled = pd.concat([scores, scores])
     assert len(build_verdicts(flags, doubled)) == len(flags)
