@@ -165,7 +165,10 @@ def isolation_forest_model(
     partitions_def=daily_partitions,
     backfill_policy=single_run,
     group_name=DETECTION_GROUP,
-    description="Isolation Forest score per user-day of the window (higher = more anomalous), flag and drivers.",
+    description=(
+        "Isolation Forest score per user-day of the window (higher = more anomalous), flag, drivers, and whether "
+        "the day's engagement departs from the user's own (where the flag counts without the rules)."
+    ),
 )
 def user_day_ml_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     start, end = listen_date_window(*partition_dates(context.partition_time_window))
@@ -187,8 +190,8 @@ def user_day_ml_scores(context: dg.AssetExecutionContext, warehouse: WarehouseRe
     backfill_policy=single_run,
     group_name=DETECTION_GROUP,
     description=(
-        "One verdict per user-day: normal, rule_only, ml_only or both, with reasons a reviewer "
-        "can act on (DESIGN.md, user_day_verdicts)."
+        "One verdict per user-day: normal, rule_only, ml_only (the forest alone, on a change of engagement or a "
+        "day without a baseline) or both, with reasons a reviewer can act on (DESIGN.md, user_day_verdicts)."
     ),
 )
 def user_day_verdicts(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
