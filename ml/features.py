@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ml.signals import signal_directions, signal_families
+from ml.signals import dbt_var_defaults, deviation_signals, signal_families
 
 #: Metrics whose user-relative deviation ``<metric>_z`` (and usual value ``usual_<metric>``) dbt provides.
 BASELINED_METRICS: tuple[str, ...] = (
@@ -301,7 +301,7 @@ def has_deviations(frame: pd.DataFrame) -> np.ndarray:
     return frame[[f"{m}_z" for m in BASELINED_METRICS]].notna().any(axis=1).to_numpy(dtype=bool)
 
 
-def engagement_departures(X: np.ndarray, names: list[str]) -> np.ndarray:
+def engagement_departures(frame: pd.DataFrame, X: np.ndarray, names: list[str]) -> np.ndarray:
     """Rows whose plays are played differently from the user's own: a change the rules cannot flag alone.
 
     The rules need two families; a change in how the plays are played (every play skipped, plays
@@ -310,26 +310,40 @@ def engagement_departures(X: np.ndarray, names: list[str]) -> np.ndarray:
 
     Parameters
     ----------
+    frame : DataFrame of shape (n_samples, n_columns)
+        The rows of ``X``: each engagement metric and its ``usual_<metric>``.
     X, names
-        As for :func:`amount_only_departures`.
+        Its matrix, as for :func:`amount_only_departures`.
 
     Returns
     -------
     departs : ndarray of bool of shape (n_samples,)
-        True where a metric of the :data:`ENGAGEMENT_FAMILY` deviates strongly (|z| >=
-        STRONG_DEVIATION_Z) in the direction its rule signal calls suspicious (more skips, shorter
-        plays, not longer ones), and the day is not a listener previewing new music (skips of
-        never-played artists at a listener's pace, which the rules count as new content, once).
-        A day without a baseline has no deviations: False.
+        True where a metric of the :data:`ENGAGEMENT_FAMILY` departs as its rule signal counts a
+        deviation, short of the evidence the rules ask of a day's plays (the matrix weighs it
+        instead): strongly (|z| >= STRONG_DEVIATION_Z) in the direction the signal calls
+        suspicious (more skips, shorter plays, not longer ones), by at least the signal's
+        smallest change, and below its listened value where it has one (a median play of two
+        minutes is a day of plays listened to), at the dbt vars' defaults; and the day is not a
+        listener previewing new music (skips of never-played artists at a listener's pace, which
+        the rules count as new content, once). A day without a baseline has no deviations: False.
     """
-    deviations = _deviations(X, names)
-    families, directions = signal_families(), signal_directions()
+    signals = [s for s in deviation_signals() if s["family"] == ENGAGEMENT_FAMILY and s["metric"] in BASELINED_METRICS]
+    require_columns(frame, [c for s in signals for c in (s["metric"], f"usual_{s['metric']}")], what="user-day frame")
+    deviations, defaults = _deviations(X, names), dbt_var_defaults()
     departs = np.zeros(len(X), dtype=bool)
-    for metric in BASELINED_METRICS:
-        if families[metric] != ENGAGEMENT_FAMILY:
-            continue
-        signed = deviations[f"{metric}_z"] * (-1.0 if directions[metric] == "down" else 1.0)
-        departs |= (np.abs(signed) if directions[metric] == "both" else signed) >= STRONG_DEVIATION_Z
+    for signal in signals:
+        metric, direction = signal["metric"], signal["direction"]
+        value = _numeric(frame, metric)
+        z, change = deviations[f"{metric}_z"], value - _numeric(frame, f"usual_{metric}")
+        if direction == "both":
+            z, change = np.abs(z), np.abs(change)
+        elif direction == "down":
+            z, change = -z, -change
+        with np.errstate(invalid="ignore"):
+            deviates = (z >= STRONG_DEVIATION_Z) & (change >= defaults[signal["min_change_var"]])
+            if signal["below_var"]:
+                deviates &= value < defaults[signal["below_var"]]
+        departs |= deviates
     return departs & ~_previewing(deviations)
 
 

@@ -169,7 +169,7 @@ def score_days(model: TrainedModel, frame: pd.DataFrame) -> pd.DataFrame:
         )
     ml_score = model.ml_scores(X)
     ml_flag = (ml_score > model.threshold) & ~amount_only_departures(X, names) & ~previewing_departures(X, names)
-    engagement_departs = pd.array(engagement_departures(X, names), dtype="boolean")
+    engagement_departs = pd.array(engagement_departures(frame, X, names), dtype="boolean")
     engagement_departs[~has_deviations(frame)] = pd.NA
     drivers = np.full(len(frame), "", dtype=object)
     if ml_flag.any():

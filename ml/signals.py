@@ -67,11 +67,6 @@ def signal_families() -> dict[str, str]:
     return {signal["metric"]: signal["family"] for signal in deviation_signals()}
 
 
-def signal_directions() -> dict[str, str]:
-    """Map of each signal's metric to the direction the rules call suspicious: up, down or both."""
-    return {signal["metric"]: signal["direction"] for signal in deviation_signals()}
-
-
 @cache
 def dbt_var_defaults() -> dict:
     """The vars of ``dbt_project.yml`` with their default values."""

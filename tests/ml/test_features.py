@@ -144,34 +144,47 @@ def test_skipping_through_new_artists_alone_is_told_apart_from_other_departures(
     assert not found[0], "a day without strong deviations departs in nothing"
 
 
+#: A listener's usual engagement, for the days of the test below.
+USUAL_ENGAGEMENT = {
+    "skip_rate": 0.1, "short_play_share": 0.05, "median_play_seconds": 190.0,
+    "distinct_play_length_share": 0.95, "inter_play_gap_cv": 1.5,
+}
+
+
 @pytest.mark.parametrize(
-    "deviations, departs",
+    "day, departs",
     [
-        pytest.param({"skip_rate_z": 6.0, "short_play_share_z": 6.0, "median_play_seconds_z": -6.0}, True, id="every play skipped"),
-        pytest.param({"median_play_seconds_z": -4.0}, True, id="plays cut short"),
-        pytest.param({"distinct_play_length_share_z": -5.0}, True, id="the same few play lengths"),
-        pytest.param({"inter_play_gap_cv_z": -5.0}, True, id="a machine's steady pace"),
-        pytest.param({"median_play_seconds_z": 6.0}, False, id="longer plays than usual are listened to"),
-        pytest.param({"inter_play_gap_cv_z": 6.0}, False, id="irregular gaps are a listener's"),
-        pytest.param({"skip_rate_z": -4.0}, False, id="fewer skips than usual"),
-        pytest.param({"skip_rate_z": 2.5, "median_play_seconds_z": -2.5}, False, id="moderate changes are not strong"),
-        pytest.param({"minutes_played_z": 6.0, "night_share_z": 6.0, "new_artist_share_z": 6.0}, False, id="volume, timing and content are the rules'"),
-        pytest.param({"skip_rate_z": 6.0, "median_play_seconds_z": -6.0, "new_artist_share_z": 6.0}, False, id="previewing new music"),
+        pytest.param({"skip_rate": (6.0, 0.9), "short_play_share": (6.0, 0.85), "median_play_seconds": (-6.0, 20.0)}, True, id="every play skipped"),
+        pytest.param({"median_play_seconds": (-4.0, 60.0)}, True, id="plays cut short"),
+        pytest.param({"distinct_play_length_share": (-5.0, 0.3)}, True, id="the same few play lengths"),
+        pytest.param({"inter_play_gap_cv": (-5.0, 0.1)}, True, id="a machine's steady pace"),
+        pytest.param({"median_play_seconds": (6.0, 600.0)}, False, id="longer plays than usual are listened to"),
+        pytest.param({"inter_play_gap_cv": (6.0, 4.0)}, False, id="irregular gaps are a listener's"),
+        pytest.param({"skip_rate": (-4.0, 0.0)}, False, id="fewer skips than usual"),
+        pytest.param({"skip_rate": (2.5, 0.4), "median_play_seconds": (-2.5, 90.0)}, False, id="moderate deviations are not strong"),
+        pytest.param({"skip_rate": (6.0, 0.25)}, False, id="a strong deviation smaller than the rules' smallest change"),
+        pytest.param({"median_play_seconds": (-5.0, 130.0)}, False, id="a shorter median of plays still listened to"),
+        pytest.param({"minutes_played": (6.0, None), "night_share": (6.0, None), "new_artist_share": (6.0, None)}, False, id="volume, timing and content are the rules'"),
+        pytest.param({"skip_rate": (6.0, 0.8), "median_play_seconds": (-6.0, 30.0), "new_artist_share": (6.0, None)}, False, id="previewing new music"),
         pytest.param(
-            {"skip_rate_z": 6.0, "median_play_seconds_z": -6.0, "new_artist_share_z": 6.0, "inter_play_gap_cv_z": -6.0},
+            {"skip_rate": (6.0, 0.8), "median_play_seconds": (-6.0, 30.0), "new_artist_share": (6.0, None), "inter_play_gap_cv": (-6.0, 0.1)},
             True,
             id="skipping new artists at a machine's pace",
         ),
     ],
 )
-def test_a_change_in_how_the_plays_are_played_is_told_apart(flags, deviations, departs):
+def test_a_change_in_how_the_plays_are_played_is_told_apart(flags, day, departs):
     frame = flags.copy()
     frame.loc[:, [f"{m}_z" for m in BASELINED_METRICS]] = 0.0
     frame.loc[:, "play_count"] = 1_000  # shares of a day of many plays count in full
-    day = frame.index[14]
-    for column, z in deviations.items():
-        frame.loc[day, column] = z
-    found = engagement_departures(*build_feature_matrix(frame))
+    for metric, usual in USUAL_ENGAGEMENT.items():
+        frame.loc[:, [metric, f"usual_{metric}"]] = usual
+    row = frame.index[14]
+    for metric, (z, value) in day.items():
+        frame.loc[row, f"{metric}_z"] = z
+        if value is not None:
+            frame.loc[row, metric] = value
+    found = engagement_departures(frame, *build_feature_matrix(frame))
     assert found[14] == departs
     assert not found[np.arange(len(frame)) != 14].any(), "days without strong deviations depart in nothing"
 
@@ -179,10 +192,11 @@ def test_a_change_in_how_the_plays_are_played_is_told_apart(flags, deviations, d
 def test_a_change_in_how_the_plays_are_played_needs_plays_to_show_it(flags):
     frame = flags.copy()
     frame.loc[:, [f"{m}_z" for m in BASELINED_METRICS]] = 0.0
-    frame.loc[frame.index[14:16], "median_play_seconds_z"] = -4.0
+    frame.loc[:, ["median_play_seconds", "usual_median_play_seconds"]] = 190.0
+    frame.loc[frame.index[14:16], ["median_play_seconds", "median_play_seconds_z"]] = [30.0, -4.0]
     frame.loc[frame.index[14], "play_count"] = 1_000
     frame.loc[frame.index[15], "play_count"] = 3
-    found = engagement_departures(*build_feature_matrix(frame))
+    found = engagement_departures(frame, *build_feature_matrix(frame))
     assert found[14]
     assert not found[15], "three short plays are weak evidence of a change"
 
