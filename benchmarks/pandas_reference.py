@@ -91,7 +91,8 @@ def localise(events: pd.DataFrame, users: pd.DataFrame) -> pd.DataFrame:
     df["started"] = (df["played_at"] - pd.Timestamp("1970-01-01")).dt.total_seconds()
     df["ended"] = df["started"] + df["play_seconds"]
     df["artist_id"] = df["artist_id"].fillna("unknown-artist:" + df["track_id"])
-    df["skipped"] = df["skipped"].fillna(False).astype(bool)
+    # Unknown (a client that does not report skips) stays unknown: NaN, which means and counts skip.
+    df["skipped"] = df["skipped"].astype("boolean").astype("Float64").astype(float)
     # A platform or country the source does not name (or names ZZ, the unknown region) is none at
     # all: never new, never one more in a day (the dbt macro unknown_context). Pandas groupings skip NaN.
     df["country"] = df["country"].mask(df["country"].str.upper() == "ZZ")
@@ -172,6 +173,7 @@ def user_day_features(df: pd.DataFrame, v: dict) -> pd.DataFrame:
         distinct_tracks=("track_id", "nunique"),
         distinct_artists=("artist_id", "nunique"),
         skip_rate=("skipped", "mean"),
+        skip_reported=("skipped", "count"),
         short_play_share=("short", "mean"),
         median_play_seconds=("play_seconds", "median"),
         night_share=("night", "mean"),
@@ -194,6 +196,7 @@ def user_day_features(df: pd.DataFrame, v: dict) -> pd.DataFrame:
         last_play_ended_epoch_seconds=("ended", "max"),
     )
     daily["minutes_played"] = daily.pop("ms_played") / 60000.0
+    daily["skip_rate"] = daily["skip_rate"].where(daily.pop("skip_reported") >= v["min_skip_reported_share"] * daily["play_count"])
     daily["back_to_back_repeat_minutes"] = (daily.pop("back_to_back_repeat_seconds") / 60.0).round(6)
     daily["inter_play_gap_cv"] = (daily.pop("gap_std") / daily.pop("gap_mean").replace(0, np.nan)).round(6)
     daily["distinct_play_length_share"] = (daily.pop("distinct_lengths") / daily["distinct_tracks"]).clip(upper=1.0)

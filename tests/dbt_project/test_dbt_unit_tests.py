@@ -47,7 +47,7 @@ def test_the_complete_rows_test_names_the_columns_left_null(warehouse_file, dbt_
     passed = dbt(["seed"], ["run"], ["test", "--select", "user_day_features,test_type:data"])
     assert passed.returncode == 0, passed.stdout
     with connect(warehouse_file) as con:
-        con.execute("update analytics.user_day_features set skip_rate = null, night_share = null")
+        con.execute("update analytics.user_day_features set short_play_share = null, night_share = null")
     tested = dbt(["test", "--select", "user_day_features,test_type:data", "--store-failures"])
     assert tested.returncode != 0
     assert re.search(r"FAIL 1 one_complete_row_per_user_day_features", tested.stdout), tested.stdout
@@ -57,4 +57,4 @@ def test_the_complete_rows_test_names_the_columns_left_null(warehouse_file, dbt_
             " where table_name like 'one_complete_row_per_user_day%'"
         ).fetchall()[0]
         failures = con.execute(f"select user_id, rows_with_key, columns_with_nulls from {audit_table}").fetchall()
-    assert failures == [("u1", 1, "skip_rate, night_share")]
+    assert failures == [("u1", 1, "short_play_share, night_share")]

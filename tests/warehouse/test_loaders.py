@@ -309,6 +309,24 @@ def test_a_play_recorded_twice_in_an_export_loads_once(con, tmp_path):
     assert (report.rows_loaded, report.rows_duplicate) == (2, 0)
 
 
+def test_a_blank_spotify_skip_is_read_from_how_the_play_ended(con, tmp_path):
+    def play(end: str, skipped: bool | None, reason_end: str | None) -> dict:
+        return {"ts": end, "ms_played": 60_000, "master_metadata_track_name": end, "master_metadata_album_artist_name": "Artist",
+                "skipped": skipped, "reason_end": reason_end}
+
+    extended = [
+        play("2019-12-26T09:00:00Z", None, "fwdbtn"),
+        play("2019-12-26T10:00:00Z", None, "trackdone"),
+        play("2019-12-26T11:00:00Z", None, "endplay"),
+        play("2019-12-26T12:00:00Z", None, None),
+        play("2019-12-26T13:00:00Z", False, "fwdbtn"),  # the flag, where given, wins
+    ]
+    (tmp_path / "Streaming_History_Audio_2019.json").write_text(json.dumps(extended))
+    load_files(con, tmp_path, options=LoadOptions(user_id="listener"))
+    skipped = con.execute("select skipped from raw.listening_events order by played_at").fetchall()
+    assert [row[0] for row in skipped] == [True, False, None, None, False]
+
+
 def test_a_play_logged_twice_in_canonical_events_loads_once(con, tmp_path):
     """A client log may record a play twice, a second apart; a crossfaded replay is still a play."""
     plays = _write_bytes(

@@ -282,6 +282,12 @@ def spotify_device(platform: str | None) -> str | None:
     return " ".join(text.split()[:2]) if text.startswith("partner") else text.split()[0]
 
 
+#: Spotify leaves ``skipped`` blank in older records of the extended history; how the play ended
+#: still says it for two endings: the forward button is a skip, a track played to its end is not.
+#: Other endings (stopped, logged out, another track clicked) say nothing, and the skip stays unknown.
+SKIPPED_BY_REASON_END = {"fwdbtn": "true", "trackdone": "false"}
+
+
 @functools.lru_cache(maxsize=1024)
 def _spotify_keys(keys: tuple[str, ...]) -> tuple[frozenset[str], tuple[str, ...]]:
     """The private keys and the audiobook keys among a record's keys.
@@ -314,6 +320,8 @@ def spotify_table(file: InputFile) -> pa.Table:
             track[i] = _name(record.get("master_metadata_track_name"))
             artist[i] = _name(record.get("master_metadata_album_artist_name"))
             skipped[i] = _as_text(record.get("skipped"))
+            if skipped[i] is None:
+                skipped[i] = SKIPPED_BY_REASON_END.get(record.get("reason_end"))
             platform[i] = spotify_device(_as_text(record.get("platform")))
             country[i] = _as_text(record.get("conn_country"))
             if record.get("episode_name") or record.get("episode_show_name") or record.get("spotify_episode_uri"):

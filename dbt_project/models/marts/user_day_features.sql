@@ -411,7 +411,12 @@ daily as (
         max(timezone) as timezone,
         count(*) as play_count,
         sum(ms_played) / 60000 as minutes_played,
-        avg(case when is_skipped then 1 else 0 end) as skip_rate,
+        -- Over the plays whose source says whether they were skipped: a play of a client that never
+        -- reports skips is not an unskipped one. Too few of them and the day has no skip rate.
+        case
+            when count(is_skipped) >= {{ var('min_skip_reported_share') }} * count(*)
+                then avg(case when is_skipped then 1 when not is_skipped then 0 end)
+        end as skip_rate,
         avg(case when play_seconds < {{ var('short_play_seconds') }} then 1 else 0 end) as short_play_share,
         {{ quantile('play_seconds', 0.5) }} as median_play_seconds,
         avg(

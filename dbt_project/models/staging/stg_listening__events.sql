@@ -138,7 +138,7 @@ localised as (
         zoned.track_id,
         coalesce(zoned.artist_id, 'unknown-artist:' || zoned.track_id) as artist_id,
         zoned.track_duration_ms,
-        coalesce(zoned.skipped, false) as is_skipped,
+        zoned.skipped as is_skipped,
         coalesce(zoned.platform, {{ unknown_context() }}) as platform,
         case
             when upper(zoned.country) = 'ZZ' then {{ unknown_context() }}
