@@ -114,8 +114,10 @@ def build_verdicts(flags: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
     require_columns(flags, FLAG_COLUMNS, what="rule flags")
     require_columns(scores, SCORE_COLUMNS, what="ml scores")
     left = _keys(flags[list(FLAG_COLUMNS)])
-    score_columns = [*SCORE_COLUMNS, *(c for c in OPTIONAL_SCORE_COLUMNS if c in scores.columns)]
-    right = _keys(scores[score_columns]).drop_duplicates(["user_id", "listen_date"], keep="last")
+    # An optional column the scores lack comes as unknown.
+    right = _keys(scores.reindex(columns=[*SCORE_COLUMNS, *OPTIONAL_SCORE_COLUMNS])).drop_duplicates(
+        ["user_id", "listen_date"], keep="last"
+    )
     merged = left.merge(right, on=["user_id", "listen_date"], how="left", validate="many_to_one")
     rule_flag = as_bool(merged["rule_flag"])
     ml_flag = as_bool(merged["ml_flag"])
@@ -125,10 +127,7 @@ def build_verdicts(flags: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
         cold = as_bool(flags["is_cold_start"])
     else:
         cold = (baseline_days < MIN_BASELINE_DAYS).to_numpy()
-    if "is_engagement_departure" in merged.columns:
-        engagement_departs = merged["is_engagement_departure"].astype("boolean").fillna(True).to_numpy(dtype=bool)
-    else:
-        engagement_departs = np.ones(len(merged), dtype=bool)
+    engagement_departs = merged["is_engagement_departure"].astype("boolean").fillna(True).to_numpy(dtype=bool)
     verdict = np.select(
         [rule_flag & ml_flag, rule_flag, ml_flag & engagement_departs],
         ["both", "rule_only", "ml_only"],
