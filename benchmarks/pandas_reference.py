@@ -440,20 +440,23 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
             | ((df["top_track_share"] * df["play_count"]).round() >= v["min_loop_plays"])
         )
     )
-    # Starts with a collapse on this day and on each of the calendar days before it that make the
-    # lasting days; lasts while the user stays near silent on the days in a row that follow.
-    lasting_days = int(v["min_lasting_collapse_days"])
-    collapse_days = df.loc[volume_collapse, ["user_id", "listen_date"]].sort_values(["user_id", "listen_date"])
-    since_earlier = collapse_days["listen_date"] - collapse_days.groupby("user_id")["listen_date"].shift(lasting_days - 1)
-    starts = pd.Series(False, index=df.index)
-    starts[collapse_days.index] = since_earlier == pd.Timedelta(days=lasting_days - 1)
-    silent_days = df.loc[near_silent, ["user_id", "listen_date"]].sort_values(["user_id", "listen_date"])
-    day_number = (silent_days["listen_date"] - pd.Timestamp("1970-01-01")).dt.days
-    silent_run = day_number - silent_days.groupby("user_id").cumcount()
+    # Near silent on this many calendar days in a row or more, each day under the light-day share of
+    # the light day before the silence began (the run's first day's).
+    silent = df.loc[near_silent, ["user_id", "listen_date", "play_count"]].sort_values(["user_id", "listen_date"])
+    day_number = (silent["listen_date"] - pd.Timestamp("1970-01-01")).dt.days
+    silent_run = [silent["user_id"], day_number - silent.groupby("user_id").cumcount()]
+    run_light_day = expected_light_day[silent.index].groupby(silent_run).transform("first")
+    silent_day_ratio = pd.Series(day_play_ratio, index=df.index)[silent.index]
+    stayed_under = (
+        (silent["play_count"] <= v["volume_collapse_light_day_share"] * run_light_day * silent_day_ratio)
+        .astype(int)
+        .groupby(silent_run)
+        .cummin()
+        .astype(bool)
+    )
+    days_in_run = silent.groupby(silent_run).cumcount() + 1
     lasting_collapse = pd.Series(False, index=df.index)
-    lasting_collapse[silent_days.index] = starts[silent_days.index].astype(int).groupby(
-        [silent_days["user_id"], silent_run]
-    ).cummax().astype(bool)
+    lasting_collapse[silent.index] = stayed_under & (days_in_run >= int(v["min_lasting_collapse_days"]))
     # Decisive on their own: several new countries in one day or a new device in a new country
     # beside plays from another country, overlapping streams, one track looping through the day,
     # plays on a fixed schedule, streams cut to a handful of lengths, near silence day after day.

@@ -302,79 +302,84 @@ signals as (
 ),
 
 -- A heavy listener's account near silent day after day: the account changed, not the listener's
--- day (an illness, a busy day passes). It starts on the last of var min_lasting_collapse_days
--- collapses in a row; the collapses of the days just before the window come from this table, as
--- the last run left them.
-collapse_days as (
-
-    select user_id, listen_date from signals where is_volume_collapse
-    {%- if is_incremental() %}
-    union all
-    select user_id, listen_date from {{ this }}
-    where is_volume_collapse
-        and listen_date >= cast({{ dbt.dateadd('day', 1 - lasting_collapse_days, listen_window_start()) }} as date)
-        and listen_date < {{ listen_window_start() }}
-    {%- endif %}
-
-),
-
-lasting_collapse_starts as (
-
-    select user_id, listen_date
-    from (
-        select
-            user_id,
-            listen_date,
-            {{ day_number('listen_date') }} - lag({{ day_number('listen_date') }}, {{ lasting_collapse_days - 1 }})
-                over (partition by user_id order by listen_date) as days_since_earlier_collapse
-        from collapse_days
-    ) as ordered_collapses
-    where days_since_earlier_collapse = {{ lasting_collapse_days - 1 }}
-
-),
-
--- Once started, it lasts while the user stays near silent, day after day, judged against the
--- usual count alone: within days the drop's own days are the user's light days (the 10th
--- percentile of the baseline) and widen the spread of their days, and neither may excuse the drop
--- that made them. The usual count, a median, holds for half the baseline window. The day before
--- the window, when it was one, comes from this table.
+-- day (an illness, a busy day passes). Each day of a run of near-silent days in a row is held to the
+-- light day before the run began (its first day's baseline): within days the silence's own days are
+-- the user's light days and widen the spread of their days, and neither may excuse the silence that
+-- made them. From the run's var min_lasting_collapse_days-th day, while every day of it stayed under
+-- var volume_collapse_light_day_share of that light day, it is decisive, without the spread of the
+-- user's days that a single collapse needs: a listener whose days swing widely has a near-silent day
+-- now and then, not several in a row. The run as the day before the window left it comes from this
+-- table.
 near_silent_days as (
 
-    select signals.user_id, signals.listen_date, lasting_collapse_starts.user_id is not null as starts_lasting_collapse
+    select
+        user_id,
+        listen_date,
+        listen_date as began,
+        expected_light_day_play_count as light_day_before,
+        play_count,
+        day_play_count_ratio,
+        false as is_from_last_run
     from signals
-    left join lasting_collapse_starts
-        on signals.user_id = lasting_collapse_starts.user_id
-        and signals.listen_date = lasting_collapse_starts.listen_date
-    where signals.is_near_silent
+    where is_near_silent
     {%- if is_incremental() %}
     union all
-    select user_id, listen_date, true as starts_lasting_collapse
+    select
+        user_id,
+        listen_date,
+        near_silent_since as began,
+        light_day_play_count_before_silence as light_day_before,
+        null as play_count,
+        null as day_play_count_ratio,
+        true as is_from_last_run
     from {{ this }}
-    where is_lasting_collapse
+    where near_silent_since is not null
         and listen_date = cast({{ dbt.dateadd('day', -1, listen_window_start()) }} as date)
     {%- endif %}
 
 ),
 
-lasting_collapses as (
+silent_runs as (
 
-    select user_id, listen_date
+    select
+        *,
+        first_value(began) over silent_run as run_began,
+        first_value(light_day_before) over silent_run as run_light_day
     from (
         select
-            user_id,
-            listen_date,
-            max(case when starts_lasting_collapse then 1 else 0 end) over (
-                partition by user_id, silent_run order by listen_date rows between unbounded preceding and current row
-            ) as has_started
-        from (
-            select
-                *,
-                -- Consecutive calendar days share this number: one run of near-silent days.
-                {{ day_number('listen_date') }} - row_number() over (partition by user_id order by listen_date) as silent_run
-            from near_silent_days
-        ) as silent_runs
-    ) as started_runs
-    where has_started = 1
+            *,
+            -- Consecutive calendar days share this number: one run of near-silent days.
+            {{ day_number('listen_date') }} - row_number() over (partition by user_id order by listen_date) as silent_run_number
+        from near_silent_days
+    ) as numbered_days
+    window silent_run as (partition by user_id, silent_run_number order by listen_date)
+
+),
+
+lasting_silences as (
+
+    select
+        user_id,
+        listen_date,
+        run_began as near_silent_since,
+        run_light_day as light_day_play_count_before_silence
+    from (
+        select
+            *,
+            -- The last run stored the day before the window only while its run stayed under.
+            min(
+                case
+                    when is_from_last_run
+                        or play_count <= {{ var('volume_collapse_light_day_share') }} * run_light_day * day_play_count_ratio
+                        then 1
+                    else 0
+                end
+            ) over (
+                partition by user_id, silent_run_number order by listen_date rows between unbounded preceding and current row
+            ) as has_stayed_under
+        from silent_runs
+    ) as checked_runs
+    where has_stayed_under = 1
 
 ),
 
@@ -382,7 +387,13 @@ families as (
 
     select
         signals.*,
-        lasting_collapses.user_id is not null as is_lasting_collapse,
+        lasting_silences.near_silent_since,
+        lasting_silences.light_day_play_count_before_silence,
+        coalesce(
+            {{ day_number('signals.listen_date') }} - {{ day_number('lasting_silences.near_silent_since') }} + 1
+                >= {{ lasting_collapse_days }},
+            false
+        ) as is_lasting_collapse,
         {%- for family in families %}
         (
             {%- for signal in counted_signals if signal.family == family %}
@@ -406,9 +417,9 @@ families as (
             false
         ) as is_track_loop
     from signals
-    left join lasting_collapses
-        on signals.user_id = lasting_collapses.user_id
-        and signals.listen_date = lasting_collapses.listen_date
+    left join lasting_silences
+        on signals.user_id = lasting_silences.user_id
+        and signals.listen_date = lasting_silences.listen_date
 
 ),
 
@@ -488,6 +499,8 @@ final as (
             {%- endfor %}
         ) as rule_signals,
         is_volume_collapse,
+        near_silent_since,
+        light_day_play_count_before_silence,
         is_lasting_collapse,
         has_decisive_signal,
         rule_signal_count >= {{ var('min_deviating_families') }} or has_decisive_signal as rule_flag,
@@ -508,7 +521,11 @@ final as (
                         || {{ format_for_reason('light_day_play_count', 'count') }} || ' on light days'
             end,
             case
-                when is_lasting_collapse then 'near silent {{ lasting_collapse_days }} or more days in a row'
+                when is_lasting_collapse
+                    then 'near silent ' || {{ count_with_noun(day_number('listen_date') ~ ' - ' ~ day_number('near_silent_since') ~ ' + 1', 'day', 'days') }}
+                        || ' in a row since ' || cast(near_silent_since as {{ dbt.type_string() }}) || ' ('
+                        || {{ count_with_noun('play_count', 'play', 'plays') }} || '; '
+                        || {{ format_for_reason('light_day_play_count_before_silence', 'count') }} || ' on a light day before)'
             end,
             case
                 when is_machine_timed
