@@ -308,8 +308,9 @@ signals as (
 -- made them. From the run's var min_lasting_collapse_days-th day, while every day of it stayed under
 -- var volume_collapse_light_day_share of that light day, it is decisive, without the spread of the
 -- user's days that a single collapse needs: a listener whose days swing widely has a near-silent day
--- now and then, not several in a row. The run as the day before the window left it comes from this
--- table.
+-- now and then, not several in a row. Once a day of the run is over it, the run no longer counts
+-- (light_day_play_count_before_silence is null from then on). The run as the day before the window
+-- left it comes from this table.
 near_silent_days as (
 
     select
@@ -356,22 +357,22 @@ silent_runs as (
 
 ),
 
-lasting_silences as (
+silences as (
 
     select
         user_id,
         listen_date,
         run_began as near_silent_since,
-        run_light_day as light_day_play_count_before_silence
+        case when has_stayed_under = 1 then run_light_day end as light_day_play_count_before_silence
     from (
         select
             *,
-            -- The last run stored the day before the window only while its run stayed under.
+            -- The last run kept the light day of the day before the window while its run stayed under.
             min(
                 case
-                    when is_from_last_run
-                        or play_count <= {{ var('volume_collapse_light_day_share') }} * run_light_day * day_play_count_ratio
-                        then 1
+                    when is_from_last_run and light_day_before is not null then 1
+                    when is_from_last_run then 0
+                    when play_count <= {{ var('volume_collapse_light_day_share') }} * run_light_day * day_play_count_ratio then 1
                     else 0
                 end
             ) over (
@@ -379,7 +380,6 @@ lasting_silences as (
             ) as has_stayed_under
         from silent_runs
     ) as checked_runs
-    where has_stayed_under = 1
 
 ),
 
@@ -387,11 +387,12 @@ families as (
 
     select
         signals.*,
-        lasting_silences.near_silent_since,
-        lasting_silences.light_day_play_count_before_silence,
+        silences.near_silent_since,
+        silences.light_day_play_count_before_silence,
         coalesce(
-            {{ day_number('signals.listen_date') }} - {{ day_number('lasting_silences.near_silent_since') }} + 1
-                >= {{ lasting_collapse_days }},
+            silences.light_day_play_count_before_silence is not null
+                and {{ day_number('signals.listen_date') }} - {{ day_number('silences.near_silent_since') }} + 1
+                    >= {{ lasting_collapse_days }},
             false
         ) as is_lasting_collapse,
         {%- for family in families %}
@@ -417,9 +418,9 @@ families as (
             false
         ) as is_track_loop
     from signals
-    left join lasting_silences
-        on signals.user_id = lasting_silences.user_id
-        and signals.listen_date = lasting_silences.listen_date
+    left join silences
+        on signals.user_id = silences.user_id
+        and signals.listen_date = silences.listen_date
 
 ),
 
