@@ -260,29 +260,43 @@ def amount_only_departures(X: np.ndarray, names: list[str]) -> np.ndarray:
     return in_amount & ~elsewhere
 
 
-def _previewing(deviations: Mapping[str, np.ndarray]) -> np.ndarray:
-    """Skips and never-played artists both rise strongly, at a listener's pace (the gaps between
-    plays not strongly more regular than usual, as a machine's are)."""
+def _previewing(frame: pd.DataFrame, deviations: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Skips rise strongly and so do the plays of artists never played before, at a listener's pace
+    (the gaps between plays not strongly more regular than usual, as a machine's are).
+
+    New artists rise strongly for the user, or by at least their rule signal's smallest change: a
+    listener whose days often bring new artists has a wide spread of them, which a preview's new
+    artists do not pass. The change needs ``new_artist_share`` and ``usual_new_artist_share``.
+    """
+    require_columns(frame, ["new_artist_share", "usual_new_artist_share"], what="user-day frame")
+    new_artist_signal = next(s for s in deviation_signals() if s["metric"] == "new_artist_share")
+    min_change = dbt_var_defaults()[new_artist_signal["min_change_var"]]
+    change = _numeric(frame, "new_artist_share") - _numeric(frame, "usual_new_artist_share")
+    with np.errstate(invalid="ignore"):
+        new_artists = (deviations["new_artist_share_z"] >= STRONG_DEVIATION_Z) | (change >= min_change)
     return (
         (deviations["skip_rate_z"] >= STRONG_DEVIATION_Z)
-        & (deviations["new_artist_share_z"] >= STRONG_DEVIATION_Z)
+        & new_artists
         & (deviations["inter_play_gap_cv_z"] > -STRONG_DEVIATION_Z)
     )
 
 
-def previewing_departures(X: np.ndarray, names: list[str]) -> np.ndarray:
+def previewing_departures(frame: pd.DataFrame, X: np.ndarray, names: list[str]) -> np.ndarray:
     """Rows that depart strongly from the user's own pattern only by skipping through artists never played before.
 
     Parameters
     ----------
+    frame : DataFrame of shape (n_samples, n_columns)
+        The rows of ``X``, with ``new_artist_share`` and ``usual_new_artist_share``.
     X, names
         As for :func:`amount_only_departures`.
 
     Returns
     -------
     previewing : ndarray of bool of shape (n_samples,)
-        True where the skip rate and the share of never-played artists both rise strongly
-        (z >= STRONG_DEVIATION_Z), no metric outside :data:`PREVIEW_METRICS` deviates strongly,
+        True where the skip rate rises strongly (z >= STRONG_DEVIATION_Z), the share of
+        never-played artists rises strongly or by at least its rule signal's smallest change (dbt
+        var ``min_share_change``), no metric outside :data:`PREVIEW_METRICS` deviates strongly,
         and the gaps between plays are not strongly more regular than usual (a machine's pace,
         not a listener's).
     """
@@ -291,7 +305,7 @@ def previewing_departures(X: np.ndarray, names: list[str]) -> np.ndarray:
     for metric in BASELINED_METRICS:
         if metric not in PREVIEW_METRICS:
             elsewhere |= np.abs(deviations[f"{metric}_z"]) >= STRONG_DEVIATION_Z
-    return _previewing(deviations) & ~elsewhere
+    return _previewing(frame, deviations) & ~elsewhere
 
 
 def has_deviations(frame: pd.DataFrame) -> np.ndarray:
@@ -344,7 +358,7 @@ def engagement_departures(frame: pd.DataFrame, X: np.ndarray, names: list[str]) 
             if signal["below_var"]:
                 deviates &= value < defaults[signal["below_var"]]
         departs |= deviates
-    return departs & ~_previewing(deviations)
+    return departs & ~_previewing(frame, deviations)
 
 
 def build_feature_matrix(

@@ -168,7 +168,7 @@ def score_days(model: TrainedModel, frame: pd.DataFrame) -> pd.DataFrame:
             f"model {model.version} was trained on other features than this code builds; retrain the model"
         )
     ml_score = model.ml_scores(X)
-    ml_flag = (ml_score > model.threshold) & ~amount_only_departures(X, names) & ~previewing_departures(X, names)
+    ml_flag = (ml_score > model.threshold) & ~amount_only_departures(X, names) & ~previewing_departures(frame, X, names)
     engagement_departs = pd.array(engagement_departures(frame, X, names), dtype="boolean")
     engagement_departs[~has_deviations(frame)] = pd.NA
     drivers = np.full(len(frame), "", dtype=object)

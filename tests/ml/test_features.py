@@ -127,20 +127,27 @@ def test_a_departure_in_amount_alone_is_told_apart_from_a_change_of_pattern(flag
 def test_skipping_through_new_artists_alone_is_told_apart_from_other_departures(flags):
     frame = flags.copy()
     frame.loc[:, [f"{m}_z" for m in BASELINED_METRICS]] = 0.0
+    frame.loc[:, ["new_artist_share", "usual_new_artist_share"]] = 0.1
     frame.loc[:, "play_count"] = 1_000  # shares of a day of many plays count in full
-    previewing, without_new_artists, at_night, machine_paced = frame.index[14:18]
-    for day in (previewing, without_new_artists, at_night, machine_paced):
+    previewing, without_new_artists, at_night, machine_paced, often_new, few_new = frame.index[14:20]
+    for day in (previewing, without_new_artists, at_night, machine_paced, often_new, few_new):
         frame.loc[day, ["skip_rate_z", "short_play_share_z", "median_play_seconds_z"]] = [6.0, 6.0, -6.0]
-        frame.loc[day, ["new_artist_share_z", "new_track_share_z"]] = 6.0
-    frame.loc[without_new_artists, "new_artist_share_z"] = 0.0
+        frame.loc[day, ["new_artist_share_z", "new_track_share_z", "new_artist_share"]] = [6.0, 6.0, 0.2]
+    frame.loc[without_new_artists, ["new_artist_share_z", "new_artist_share"]] = [0.0, 0.1]
     frame.loc[at_night, "night_share_z"] = 6.0
     frame.loc[machine_paced, "inter_play_gap_cv_z"] = -6.0
+    # A listener whose days often bring new artists: a wide spread of them, so the preview's are
+    # no strong deviation; a quarter of the plays more is still the rules' smallest change.
+    frame.loc[often_new, ["new_artist_share_z", "new_artist_share"]] = [2.0, 0.4]
+    frame.loc[few_new, ["new_artist_share_z", "new_artist_share"]] = [2.0, 0.3]
     X, names = build_feature_matrix(frame)
-    found = previewing_departures(X, names)
+    found = previewing_departures(frame, X, names)
     assert found[14]
     assert not found[15], "skips of familiar artists are a change of engagement, not a preview"
     assert not found[16], "a departure outside the preview's metrics is a second change"
     assert not found[17], "plays paced like a machine's are no listener previewing"
+    assert found[18], "a quarter of the plays more from new artists is a preview however wide their spread"
+    assert not found[19], "new artists neither strong nor the smallest change are no preview"
     assert not found[0], "a day without strong deviations departs in nothing"
 
 
