@@ -68,8 +68,9 @@ AMOUNT_FAMILIES = frozenset({"volume", "continuity"})
 
 #: What skipping through music never played before moves: the skips themselves, shorter plays of
 #: fewer distinct lengths, irregular gaps, and the new artists and tracks. A day departing in these
-#: alone, skips and new artists both strong, is a listener previewing new music (a release list, a
-#: friend's playlist), which the rules count once too (:func:`previewing_departures`).
+#: alone, skips strong and new artists strong or up by the rules' smallest change, is a listener
+#: previewing new music (a release list, a friend's playlist), which the rules count once too
+#: (:func:`previewing_departures`).
 PREVIEW_METRICS = frozenset(
     {
         "skip_rate",
