@@ -401,7 +401,24 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
         & (df["play_count"] <= v["volume_collapse_light_day_share"] * expected_light_day * day_play_ratio)
         & (df["play_count_z"] <= -v["deviation_z_threshold"])  # far outside the user's own spread
     ).fillna(False)
-    families["volume"] |= volume_collapse
+    # Near silent on this many calendar days in a row or more, each day under the light-day share of
+    # the light day before the silence began (the run's first day's).
+    silent = df.loc[near_silent, ["user_id", "listen_date", "play_count"]].sort_values(["user_id", "listen_date"])
+    day_number = (silent["listen_date"] - pd.Timestamp("1970-01-01")).dt.days
+    silent_run = [silent["user_id"], day_number - silent.groupby("user_id").cumcount()]
+    run_light_day = expected_light_day[silent.index].groupby(silent_run).transform("first")
+    silent_day_ratio = pd.Series(day_play_ratio, index=df.index)[silent.index]
+    stayed_under = (
+        (silent["play_count"] <= v["volume_collapse_light_day_share"] * run_light_day * silent_day_ratio)
+        .astype(int)
+        .groupby(silent_run)
+        .cummin()
+        .astype(bool)
+    )
+    days_in_run = silent.groupby(silent_run).cumcount() + 1
+    lasting_collapse = pd.Series(False, index=df.index)
+    lasting_collapse[silent.index] = stayed_under & (days_in_run >= int(v["min_lasting_collapse_days"]))
+    families["volume"] |= volume_collapse | lasting_collapse
     machine_timed = df["metronomic_play_count"] >= v["min_metronomic_plays"]  # a machine's schedule: no baseline needed
     machine_cut = (  # streams cut to a handful of lengths whatever their tracks: a machine's cut
         (df["distinct_stream_length_share"] <= v["max_machine_cut_stream_length_share"])
@@ -440,23 +457,6 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
             | ((df["top_track_share"] * df["play_count"]).round() >= v["min_loop_plays"])
         )
     )
-    # Near silent on this many calendar days in a row or more, each day under the light-day share of
-    # the light day before the silence began (the run's first day's).
-    silent = df.loc[near_silent, ["user_id", "listen_date", "play_count"]].sort_values(["user_id", "listen_date"])
-    day_number = (silent["listen_date"] - pd.Timestamp("1970-01-01")).dt.days
-    silent_run = [silent["user_id"], day_number - silent.groupby("user_id").cumcount()]
-    run_light_day = expected_light_day[silent.index].groupby(silent_run).transform("first")
-    silent_day_ratio = pd.Series(day_play_ratio, index=df.index)[silent.index]
-    stayed_under = (
-        (silent["play_count"] <= v["volume_collapse_light_day_share"] * run_light_day * silent_day_ratio)
-        .astype(int)
-        .groupby(silent_run)
-        .cummin()
-        .astype(bool)
-    )
-    days_in_run = silent.groupby(silent_run).cumcount() + 1
-    lasting_collapse = pd.Series(False, index=df.index)
-    lasting_collapse[silent.index] = stayed_under & (days_in_run >= int(v["min_lasting_collapse_days"]))
     # Decisive on their own: several new countries in one day or a new device in a new country
     # beside plays from another country, overlapping streams, one track looping through the day,
     # plays on a fixed schedule, streams cut to a handful of lengths, near silence day after day.

@@ -363,7 +363,10 @@ silences as (
         user_id,
         listen_date,
         run_began as near_silent_since,
-        case when has_stayed_under = 1 then run_light_day end as light_day_play_count_before_silence
+        case when has_stayed_under = 1 then run_light_day end as light_day_play_count_before_silence,
+        has_stayed_under = 1
+            and {{ day_number('listen_date') }} - {{ day_number('run_began') }} + 1 >= {{ lasting_collapse_days }}
+            as is_lasting_collapse
     from (
         select
             *,
@@ -389,18 +392,13 @@ families as (
         signals.*,
         silences.near_silent_since,
         silences.light_day_play_count_before_silence,
-        coalesce(
-            silences.light_day_play_count_before_silence is not null
-                and {{ day_number('signals.listen_date') }} - {{ day_number('silences.near_silent_since') }} + 1
-                    >= {{ lasting_collapse_days }},
-            false
-        ) as is_lasting_collapse,
+        coalesce(silences.is_lasting_collapse, false) as is_lasting_collapse,
         {%- for family in families %}
         (
             {%- for signal in counted_signals if signal.family == family %}
             is_{{ signal.metric }}_deviation or
             {%- endfor %}
-            {{ {'context': 'is_new_context_deviation', 'volume': 'is_volume_collapse', 'engagement': 'is_machine_timed or is_machine_cut'}.get(family, 'false') }}
+            {{ {'context': 'is_new_context_deviation', 'volume': 'is_volume_collapse or coalesce(silences.is_lasting_collapse, false)', 'engagement': 'is_machine_timed or is_machine_cut'}.get(family, 'false') }}
         ) as is_{{ family }}_signal,
         {%- endfor %}
         -- One track for hours, its share deviating (the deviation holds the human ceiling of half
