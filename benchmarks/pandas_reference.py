@@ -401,11 +401,18 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
         & (df["play_count"] <= v["volume_collapse_light_day_share"] * expected_light_day * day_play_ratio)
         & (df["play_count_z"] <= -v["deviation_z_threshold"])  # far outside the user's own spread
     ).fillna(False)
-    # Near silent on this many calendar days in a row or more, each day under the light-day share of
-    # the light day before the silence began (the run's first day's).
-    silent = df.loc[near_silent, ["user_id", "listen_date", "play_count"]].sort_values(["user_id", "listen_date"])
-    day_number = (silent["listen_date"] - pd.Timestamp("1970-01-01")).dt.days
-    silent_run = [silent["user_id"], day_number - silent.groupby("user_id").cumcount()]
+    # Near silent on this many days in a row or more (a few days without any play between two of them
+    # do not break it), each under the light-day share of the light day before the silence began.
+    played = df[["user_id", "listen_date", "play_count"]].assign(near_silent=near_silent).sort_values(["user_id", "listen_date"])
+    by_user = played.groupby("user_id")
+    goes_on = (
+        played["near_silent"]
+        & by_user["near_silent"].shift(fill_value=False).astype(bool)
+        & ((played["listen_date"] - by_user["listen_date"].shift()).dt.days <= 1 + v["max_silent_gap_days"])
+    )
+    run = (~goes_on).astype(int).groupby(played["user_id"]).cumsum()
+    silent = played[played["near_silent"]]
+    silent_run = [silent["user_id"], run[silent.index]]
     run_light_day = expected_light_day[silent.index].groupby(silent_run).transform("first")
     silent_day_ratio = pd.Series(day_play_ratio, index=df.index)[silent.index]
     stayed_under = (
@@ -415,9 +422,9 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
         .cummin()
         .astype(bool)
     )
-    days_in_run = silent.groupby(silent_run).cumcount() + 1
+    near_silent_days = silent.groupby(silent_run).cumcount() + 1
     lasting_collapse = pd.Series(False, index=df.index)
-    lasting_collapse[silent.index] = stayed_under & (days_in_run >= int(v["min_lasting_collapse_days"]))
+    lasting_collapse[silent.index] = stayed_under & (near_silent_days >= int(v["min_lasting_collapse_days"]))
     families["volume"] |= volume_collapse | lasting_collapse
     machine_timed = df["metronomic_play_count"] >= v["min_metronomic_plays"]  # a machine's schedule: no baseline needed
     machine_cut = (  # streams cut to a handful of lengths whatever their tracks: a machine's cut

@@ -302,40 +302,51 @@ signals as (
 ),
 
 -- A heavy listener's account near silent day after day: the account changed, not the listener's
--- day (an illness, a busy day passes). Each day of a run of near-silent days in a row is held to the
--- light day before the run began (its first day's baseline): within days the silence's own days are
--- the user's light days and widen the spread of their days, and neither may excuse the silence that
--- made them. From the run's var min_lasting_collapse_days-th day, while every day of it stayed under
--- var volume_collapse_light_day_share of that light day, it is decisive, without the spread of the
--- user's days that a single collapse needs: a listener whose days swing widely has a near-silent day
--- now and then, not several in a row. Once a day of the run is over it, the run no longer counts
--- (light_day_play_count_before_silence is null from then on). The run as the day before the window
--- left it comes from this table.
-near_silent_days as (
+-- day (an illness, a busy day passes). A run of near-silent days goes on over days without any play,
+-- up to var max_silent_gap_days of them at a time (a longer absence is a trip or a phone left
+-- behind), and ends with a day of more plays. Each of its days is held to the light day before the
+-- run began (its first day's baseline): within days the silence's own days are the user's light days
+-- and widen the spread of their days, and neither may excuse the silence that made them. From the
+-- run's var min_lasting_collapse_days-th near-silent day, while every one of them stayed under var
+-- volume_collapse_light_day_share of that light day, it is decisive, without the spread of the user's
+-- days that a single collapse needs: a listener whose days swing widely has a near-silent day now and
+-- then, not several in a row. Once a day of the run is over it, the run no longer counts
+-- (light_day_play_count_before_silence is null from then on). The last day with plays before the
+-- window, as the last run left it, comes from this table.
+played_days as (
 
     select
         user_id,
         listen_date,
+        is_near_silent,
         listen_date as began,
         expected_light_day_play_count as light_day_before,
+        1 as near_silent_days_before,
         play_count,
         day_play_count_ratio,
         false as is_from_last_run
     from signals
-    where is_near_silent
     {%- if is_incremental() %}
     union all
     select
         user_id,
         listen_date,
+        near_silent_since is not null as is_near_silent,
         near_silent_since as began,
         light_day_play_count_before_silence as light_day_before,
+        near_silent_days as near_silent_days_before,
         null as play_count,
         null as day_play_count_ratio,
         true as is_from_last_run
-    from {{ this }}
-    where near_silent_since is not null
-        and listen_date = cast({{ dbt.dateadd('day', -1, listen_window_start()) }} as date)
+    from (
+        select
+            *,
+            row_number() over (partition by user_id order by listen_date desc) as days_back
+        from {{ this }}
+        where listen_date >= cast({{ dbt.dateadd('day', -1 - (var('max_silent_gap_days') | int), listen_window_start()) }} as date)
+            and listen_date < {{ listen_window_start() }}
+    ) as stored_days
+    where days_back = 1
     {%- endif %}
 
 ),
@@ -344,16 +355,25 @@ silent_runs as (
 
     select
         *,
-        first_value(began) over silent_run as run_began,
-        first_value(light_day_before) over silent_run as run_light_day
+        -- Each day with plays that does not go on from the one before starts a run.
+        sum(
+            case
+                when is_near_silent
+                    and previous_is_near_silent
+                    and {{ day_number('listen_date') }} - {{ day_number('previous_listen_date') }}
+                        <= 1 + {{ var('max_silent_gap_days') }}
+                    then 0
+                else 1
+            end
+        ) over (partition by user_id order by listen_date rows between unbounded preceding and current row)
+            as silent_run_number
     from (
         select
             *,
-            -- Consecutive calendar days share this number: one run of near-silent days.
-            {{ day_number('listen_date') }} - row_number() over (partition by user_id order by listen_date) as silent_run_number
-        from near_silent_days
-    ) as numbered_days
-    window silent_run as (partition by user_id, silent_run_number order by listen_date)
+            lag(is_near_silent) over (partition by user_id order by listen_date) as previous_is_near_silent,
+            lag(listen_date) over (partition by user_id order by listen_date) as previous_listen_date
+        from played_days
+    ) as with_previous_day
 
 ),
 
@@ -363,25 +383,35 @@ silences as (
         user_id,
         listen_date,
         run_began as near_silent_since,
+        near_silent_days,
         case when has_stayed_under = 1 then run_light_day end as light_day_play_count_before_silence,
-        has_stayed_under = 1
-            and {{ day_number('listen_date') }} - {{ day_number('run_began') }} + 1 >= {{ lasting_collapse_days }}
-            as is_lasting_collapse
+        has_stayed_under = 1 and near_silent_days >= {{ lasting_collapse_days }} as is_lasting_collapse
     from (
         select
             *,
-            -- The last run kept the light day of the day before the window while its run stayed under.
+            sum(near_silent_days_before) over run_so_far as near_silent_days,
+            -- The last run kept the light day of its last day while its run stayed under.
             min(
                 case
                     when is_from_last_run and light_day_before is not null then 1
                     when is_from_last_run then 0
-                    when play_count <= {{ var('volume_collapse_light_day_share') }} * run_light_day * day_play_count_ratio then 1
+                    when play_count <= {{ var('volume_collapse_light_day_share') }} * run_light_day * day_play_count_ratio
+                        then 1
                     else 0
                 end
-            ) over (
-                partition by user_id, silent_run_number order by listen_date rows between unbounded preceding and current row
-            ) as has_stayed_under
-        from silent_runs
+            ) over run_so_far as has_stayed_under
+        from (
+            select
+                *,
+                first_value(began) over silent_run as run_began,
+                first_value(light_day_before) over silent_run as run_light_day
+            from silent_runs
+            where is_near_silent
+            window silent_run as (partition by user_id, silent_run_number order by listen_date)
+        ) as run_starts
+        window run_so_far as (
+            partition by user_id, silent_run_number order by listen_date rows between unbounded preceding and current row
+        )
     ) as checked_runs
 
 ),
@@ -391,6 +421,7 @@ families as (
     select
         signals.*,
         silences.near_silent_since,
+        silences.near_silent_days,
         silences.light_day_play_count_before_silence,
         coalesce(silences.is_lasting_collapse, false) as is_lasting_collapse,
         {%- for family in families %}
@@ -499,6 +530,7 @@ final as (
         ) as rule_signals,
         is_volume_collapse,
         near_silent_since,
+        near_silent_days,
         light_day_play_count_before_silence,
         is_lasting_collapse,
         has_decisive_signal,
@@ -521,9 +553,17 @@ final as (
             end,
             case
                 when is_lasting_collapse
-                    then 'near silent ' || {{ count_with_noun(day_number('listen_date') ~ ' - ' ~ day_number('near_silent_since') ~ ' + 1', 'day', 'days') }}
-                        || ' in a row since ' || cast(near_silent_since as {{ dbt.type_string() }}) || ' ('
-                        || {{ count_with_noun('play_count', 'play', 'plays') }} || '; '
+                    then 'near silent '
+                        || case
+                            when {{ day_number('listen_date') }} - {{ day_number('near_silent_since') }} + 1 = near_silent_days
+                                then {{ count_with_noun('near_silent_days', 'day', 'days') }} || ' in a row since '
+                                    || cast(near_silent_since as {{ dbt.type_string() }})
+                            else 'since ' || cast(near_silent_since as {{ dbt.type_string() }}) || ': '
+                                || {{ count_with_noun('near_silent_days', 'day', 'days') }} || ' of a few plays and '
+                                || {{ count_with_noun(day_number('listen_date') ~ ' - ' ~ day_number('near_silent_since') ~ ' + 1 - near_silent_days', 'day', 'days') }}
+                                || ' without any'
+                        end
+                        || ' (' || {{ count_with_noun('play_count', 'play', 'plays') }} || '; '
                         || {{ format_for_reason('light_day_play_count_before_silence', 'count') }} || ' on a light day before)'
             end,
             case
