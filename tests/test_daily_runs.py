@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import shutil
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -22,6 +23,8 @@ START = date(2024, 3, 1)
 DAYS = 12
 FIRST_RUN_DAYS = 8
 TABLES = ("user_day_features", "user_day_baselines", "user_day_rule_flags")
+#: Columns of the rule flags a daily run reads back from the table, which tables written before them lack.
+SILENCE_COLUMNS = ("near_silent_since", "near_silent_days", "light_day_play_count_before_silence")
 
 
 def _materialise_events_and_dbt(warehouse: Path, first_day: date, last_day: date) -> None:
@@ -68,10 +71,16 @@ def built(tmp_path_factory, dbt_manifest):
     _materialise_events_and_dbt(folder / "one_run.duckdb", START, last_day)
     _materialise_events_and_dbt(folder / "two_runs.duckdb", START, split_day - timedelta(days=1))
     running_after_first_run = _running_days(folder / "two_runs.duckdb")
+    shutil.copy(folder / "two_runs.duckdb", folder / "older_table.duckdb")
+    with duckdb.connect(str(folder / "older_table.duckdb")) as con:
+        for column in SILENCE_COLUMNS:
+            con.execute(f"alter table analytics.user_day_rule_flags drop column {column}")
     _materialise_events_and_dbt(folder / "two_runs.duckdb", split_day, last_day)
+    _materialise_events_and_dbt(folder / "older_table.duckdb", split_day, last_day)
     return {
         "one run": _tables(folder / "one_run.duckdb"),
         "two runs": _tables(folder / "two_runs.duckdb"),
+        "older table": _tables(folder / "older_table.duckdb"),
         "running after the first run": running_after_first_run,
         "running after the second run": _running_days(folder / "two_runs.duckdb"),
         "last day": last_day,
@@ -93,3 +102,16 @@ def test_the_next_run_completes_them(built):
 @pytest.mark.parametrize("table", TABLES)
 def test_two_runs_build_the_same_table_as_one(built, table):
     pd.testing.assert_frame_equal(built["two runs"][table], built["one run"][table])
+
+
+def test_a_table_from_before_the_silence_columns_takes_the_next_run(built):
+    """The run reads the day before its window back from the table; one written by an earlier version
+    lacks those columns, and the run starts its silences afresh instead of failing."""
+    older, one_run = built["older table"]["user_day_rule_flags"], built["one run"]["user_day_rule_flags"]
+    assert set(SILENCE_COLUMNS) <= set(older.columns)
+    pd.testing.assert_series_equal(older["rule_flag"], one_run["rule_flag"])
+    # Whether a day is near silent does not depend on the run before: the second run writes it.
+    in_second_run = pd.to_datetime(older["listen_date"]).dt.date > built["first run's last day"]
+    pd.testing.assert_series_equal(
+        older.loc[in_second_run, "near_silent_since"].notna(), one_run.loc[in_second_run, "near_silent_since"].notna()
+    )
