@@ -50,12 +50,15 @@
 {%- set z_threshold = var('deviation_z_threshold') %}
 {%- set has_rule_baseline = 'baseline_days >= ' ~ var('min_baseline_days') %}
 {%- set lasting_collapse_days = var('min_lasting_collapse_days') | int %}
-{#- A table written before the silence's columns existed carries no run into the window (the runs
-    start afresh there, and the schema sync adds the columns for the next run); a unit test's mocked
+{#- A table written before the columns of a run of days (a silence, overlapping plays) existed carries
+    no run into the window (the runs start afresh there, and the schema sync adds the columns for the
+    next run); a unit test's mocked
     table (a name, not a relation) is read as it is. #}
 {%- set stored_columns = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list
     if is_incremental() and this is not string else [] %}
 {%- set carries_silence = is_incremental() and (not stored_columns or 'near_silent_days' in stored_columns) %}
+{%- set carries_overlap = is_incremental() and (not stored_columns or 'overlapping_since' in stored_columns) %}
+{%- set overlap_plays = 'round(overlapping_play_share * play_count, 6)' %}
 {#- A family that is no independent evidence when another signal deviates: listening through more
     hours of the day than usual covers more of the clock, so plays at night and at hours unused
     before rise with it (a binge day into the night is one change, not two); and a day spent in
@@ -422,6 +425,69 @@ silences as (
 
 ),
 
+-- A second listener on the account day after day: a run of days with var min_overlapping_plays
+-- overlapping plays or more, each at most var max_overlap_gap_days days after the one before (a
+-- second listener does not play every day), is held to the user's usual share of overlapping plays
+-- before its first day. Within days the run's own overlaps are the user's usual, and may not excuse
+-- the sharing that made them: from a user whose usual day had none, every day of the run is the
+-- change, as its first was. The last such day before the window, as the last run left it, comes
+-- from this table.
+overlap_days as (
+
+    select
+        user_id,
+        listen_date,
+        listen_date as began,
+        -- The usual counts only from a day with a rule baseline: a new account has none to keep.
+        case when {{ has_rule_baseline }} then usual_overlapping_play_share end as usual_before
+    from signals
+    where {{ overlap_plays }} >= {{ var('min_overlapping_plays') }}
+    {%- if carries_overlap %}
+    union all
+    select user_id, listen_date, overlapping_since as began, usual_overlapping_play_share_before as usual_before
+    from (
+        select
+            *,
+            row_number() over (partition by user_id order by listen_date desc) as days_back
+        from {{ this }}
+        where overlapping_since is not null
+            and listen_date >= cast({{ dbt.dateadd('day', -1 - (var('max_overlap_gap_days') | int), listen_window_start()) }} as date)
+            and listen_date < {{ listen_window_start() }}
+    ) as stored_days
+    where days_back = 1
+    {%- endif %}
+
+),
+
+overlap_runs as (
+
+    select
+        user_id,
+        listen_date,
+        first_value(began) over overlap_run as overlapping_since,
+        first_value(usual_before) over overlap_run as usual_overlapping_play_share_before
+    from (
+        select
+            *,
+            -- Each day with overlapping plays too long after the one before starts a run.
+            sum(
+                case
+                    when {{ day_number('listen_date') }} - {{ day_number('previous_listen_date') }}
+                        <= 1 + {{ var('max_overlap_gap_days') }}
+                        then 0
+                    else 1
+                end
+            ) over (partition by user_id order by listen_date rows between unbounded preceding and current row)
+                as overlap_run_number
+        from (
+            select *, lag(listen_date) over (partition by user_id order by listen_date) as previous_listen_date
+            from overlap_days
+        ) as with_previous_day
+    ) as numbered_days
+    window overlap_run as (partition by user_id, overlap_run_number order by listen_date)
+
+),
+
 families as (
 
     select
@@ -430,12 +496,15 @@ families as (
         silences.near_silent_days,
         silences.light_day_play_count_before_silence,
         coalesce(silences.is_lasting_collapse, false) as is_lasting_collapse,
+        overlap_runs.overlapping_since,
+        overlap_runs.usual_overlapping_play_share_before,
+        coalesce(overlap_runs.usual_overlapping_play_share_before = 0, false) as is_lasting_overlap,
         {%- for family in families %}
         (
             {%- for signal in counted_signals if signal.family == family %}
             is_{{ signal.metric }}_deviation or
             {%- endfor %}
-            {{ {'context': 'is_new_context_deviation', 'volume': 'is_volume_collapse or coalesce(silences.is_lasting_collapse, false)', 'engagement': 'is_machine_timed or is_machine_cut'}.get(family, 'false') }}
+            {{ {'context': 'is_new_context_deviation or coalesce(overlap_runs.usual_overlapping_play_share_before = 0, false)', 'volume': 'is_volume_collapse or coalesce(silences.is_lasting_collapse, false)', 'engagement': 'is_machine_timed or is_machine_cut'}.get(family, 'false') }}
         ) as is_{{ family }}_signal,
         {%- endfor %}
         -- One track for hours, its share deviating (the deviation holds the human ceiling of half
@@ -456,6 +525,9 @@ families as (
     left join silences
         on signals.user_id = silences.user_id
         and signals.listen_date = silences.listen_date
+    left join overlap_runs
+        on signals.user_id = overlap_runs.user_id
+        and signals.listen_date = overlap_runs.listen_date
 
 ),
 
@@ -473,6 +545,7 @@ counted as (
         is_country_hopping
             or coalesce(is_new_context_deviation and country_count >= 2, false)
             or is_overlapping_play_share_deviation
+            or is_lasting_overlap
             or is_track_loop
             or is_machine_timed
             or is_machine_cut
@@ -539,6 +612,9 @@ final as (
         near_silent_days,
         light_day_play_count_before_silence,
         is_lasting_collapse,
+        overlapping_since,
+        usual_overlapping_play_share_before,
+        is_lasting_overlap,
         has_decisive_signal,
         rule_signal_count >= {{ var('min_deviating_families') }} or has_decisive_signal as rule_flag,
         concat_ws(
@@ -571,6 +647,12 @@ final as (
                         end
                         || ' (' || {{ count_with_noun('play_count', 'play', 'plays') }} || '; '
                         || {{ format_for_reason('light_day_play_count_before_silence', 'count') }} || ' on a light day before)'
+            end,
+            case
+                when is_lasting_overlap and not is_overlapping_play_share_deviation
+                    then {{ format_for_reason('overlapping_play_share', 'percent') }}
+                        || '% of plays overlap another play, on days with overlapping plays since '
+                        || cast(overlapping_since as {{ dbt.type_string() }}) || ' (usually none before)'
             end,
             case
                 when is_machine_timed
