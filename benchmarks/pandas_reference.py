@@ -387,7 +387,19 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
         )
         | ((df["baseline_days"] >= 1 + df["new_context_age_days"]) & (df["country_count"] >= 2))
     )
-    families["context"] |= new_context
+    # Overlapping plays on days at most a few days apart, one run held to the usual before its
+    # first day: from a usual of none, each day of the run is the change.
+    overlapping = df.loc[
+        (df["overlapping_play_share"] * df["play_count"]).round(6) >= v["min_overlapping_plays"], ["user_id", "listen_date"]
+    ].sort_values(["user_id", "listen_date"])
+    since_previous = overlapping.groupby("user_id")["listen_date"].diff().dt.days
+    overlap_run = (~(since_previous <= 1 + v["max_overlap_gap_days"])).astype(int).groupby(overlapping["user_id"]).cumsum()
+    usual_before = df.loc[overlapping.index, "usual_overlapping_play_share"].where(has_baseline[overlapping.index])
+    lasting_overlap = pd.Series(False, index=df.index)
+    lasting_overlap[overlapping.index] = (
+        usual_before.groupby([overlapping["user_id"], overlap_run]).transform(lambda days: days.iloc[0]) == 0
+    )
+    families["context"] |= new_context | lasting_overlap
     # A substantial volume collapsing: the volume family's evidence, not decisive.
     near_silent = (
         has_baseline
@@ -465,12 +477,14 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
         )
     )
     # Decisive on their own: several new countries in one day or a new device in a new country
-    # beside plays from another country, overlapping streams, one track looping through the day,
-    # plays on a fixed schedule, streams cut to a handful of lengths, near silence day after day.
+    # beside plays from another country, overlapping streams (day after day, from a usual of none),
+    # one track looping through the day, plays on a fixed schedule, streams cut to a handful of
+    # lengths, near silence day after day.
     decisive = (
         country_hopping
         | (new_context & (df["country_count"] >= 2))
         | df["is_overlapping_play_share_deviation"]
+        | lasting_overlap
         | track_loop
         | machine_timed
         | machine_cut
