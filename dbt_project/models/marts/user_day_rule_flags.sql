@@ -364,18 +364,8 @@ silent_runs as (
 
     select
         *,
-        -- Each day with plays that does not go on from the one before starts a run.
-        sum(
-            case
-                when is_near_silent
-                    and previous_is_near_silent
-                    and {{ day_number('listen_date') }} - {{ day_number('previous_listen_date') }}
-                        <= 1 + {{ var('max_silent_gap_days') }}
-                    then 0
-                else 1
-            end
-        ) over (partition by user_id order by listen_date rows between unbounded preceding and current row)
-            as silent_run_number
+        -- A near-silent day goes on from the day with plays before it when that one was near silent too.
+        {{ day_run_number(var('max_silent_gap_days'), 'is_near_silent and previous_is_near_silent') }} as silent_run_number
     from (
         select
             *,
@@ -469,16 +459,7 @@ overlap_runs as (
     from (
         select
             *,
-            -- Each day with overlapping plays too long after the one before starts a run.
-            sum(
-                case
-                    when {{ day_number('listen_date') }} - {{ day_number('previous_listen_date') }}
-                        <= 1 + {{ var('max_overlap_gap_days') }}
-                        then 0
-                    else 1
-                end
-            ) over (partition by user_id order by listen_date rows between unbounded preceding and current row)
-                as overlap_run_number
+            {{ day_run_number(var('max_overlap_gap_days')) }} as overlap_run_number
         from (
             select *, lag(listen_date) over (partition by user_id order by listen_date) as previous_listen_date
             from overlap_days
