@@ -347,15 +347,7 @@ played_days as (
         null as play_count,
         null as day_play_count_ratio,
         true as is_from_last_run
-    from (
-        select
-            *,
-            row_number() over (partition by user_id order by listen_date desc) as days_back
-        from {{ this }}
-        where listen_date >= cast({{ dbt.dateadd('day', -1 - (var('max_silent_gap_days') | int), listen_window_start()) }} as date)
-            and listen_date < {{ listen_window_start() }}
-    ) as stored_days
-    where days_back = 1
+    from ({{ last_row_before_window(var('max_silent_gap_days')) }}) as last_day_with_plays
     {%- endif %}
 
 ),
@@ -435,16 +427,7 @@ overlap_days as (
     {%- if carries_overlap %}
     union all
     select user_id, listen_date, overlapping_since as began, usual_overlapping_play_share_before as usual_before
-    from (
-        select
-            *,
-            row_number() over (partition by user_id order by listen_date desc) as days_back
-        from {{ this }}
-        where overlapping_since is not null
-            and listen_date >= cast({{ dbt.dateadd('day', -1 - (var('max_overlap_gap_days') | int), listen_window_start()) }} as date)
-            and listen_date < {{ listen_window_start() }}
-    ) as stored_days
-    where days_back = 1
+    from ({{ last_row_before_window(var('max_overlap_gap_days'), 'overlapping_since is not null') }}) as last_overlap_day
     {%- endif %}
 
 ),
