@@ -436,8 +436,13 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
     )
     near_silent_days = silent.groupby(silent_run).cumcount() + 1
     lasting_collapse = pd.Series(False, index=df.index)
-    lasting_collapse[silent.index] = stayed_under & (near_silent_days >= int(v["min_lasting_collapse_days"]))
-    families["volume"] |= volume_collapse | lasting_collapse
+    lasting = stayed_under & (near_silent_days >= int(v["min_lasting_collapse_days"]))
+    lasting_collapse[silent.index] = lasting
+    # Once a run lasts, the days it began with are flagged too.
+    lasting_from = silent["listen_date"].where(lasting).groupby(silent_run).transform("min")
+    silence_began_lasting = pd.Series(False, index=df.index)
+    silence_began_lasting[silent.index] = (lasting_from > silent["listen_date"]).fillna(False)
+    families["volume"] |= volume_collapse | lasting_collapse | silence_began_lasting
     machine_timed = df["metronomic_play_count"] >= v["min_metronomic_plays"]  # a machine's schedule: no baseline needed
     machine_cut = (  # streams cut to a handful of lengths whatever their tracks: a machine's cut
         (df["distinct_stream_length_share"] <= v["max_machine_cut_stream_length_share"])
@@ -479,7 +484,7 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
     # Decisive on their own: several new countries in one day or a new device in a new country
     # beside plays from another country, overlapping streams (day after day, from a usual of none),
     # one track looping through the day, plays on a fixed schedule, streams cut to a handful of
-    # lengths, near silence day after day.
+    # lengths, near silence day after day (from its first day, once it lasts).
     decisive = (
         country_hopping
         | (new_context & (df["country_count"] >= 2))
@@ -489,6 +494,7 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
         | machine_timed
         | machine_cut
         | lasting_collapse
+        | silence_began_lasting
     )
     df["rule_flag"] = (df["rule_signal_count"] >= v["min_deviating_families"]) | decisive
     df["is_cold_start"] = ~has_baseline

@@ -29,6 +29,7 @@ from orchestration.partitions import (
     dbt_vars,
     listen_date_window,
     partition_dates,
+    restated_date_window,
 )
 from orchestration.resources import ListeningSourceResource, WarehouseResource
 from warehouse.ingest import write_simulated_window
@@ -191,11 +192,12 @@ def user_day_ml_scores(context: dg.AssetExecutionContext, warehouse: WarehouseRe
     group_name=DETECTION_GROUP,
     description=(
         "One verdict per user-day: normal, rule_only, ml_only (the forest alone, on a change of engagement or a "
-        "day without a baseline) or both, with reasons a reviewer can act on (DESIGN.md, user_day_verdicts)."
+        "day without a baseline) or both, with reasons a reviewer can act on (DESIGN.md, user_day_verdicts). "
+        "A run also rewrites the verdicts of the days whose rule flags it restates (dbt var restated_days)."
     ),
 )
 def user_day_verdicts(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    start, end = listen_date_window(*partition_dates(context.partition_time_window))
+    start, end = restated_date_window(*partition_dates(context.partition_time_window))
     with warehouse.connect() as con:
         verdicts = write_verdicts(con, start, end)
     counts = verdict_summary(verdicts)

@@ -7,6 +7,8 @@ from datetime import date, datetime, timedelta
 
 import dagster as dg
 
+from ml.signals import dbt_var_defaults
+
 # Spotify launched in 2008: no listening export starts earlier.
 FIRST_PARTITION_DATE = "2008-01-01"
 
@@ -52,6 +54,16 @@ def listen_date_window(start: date, end: date) -> tuple[date, date]:
     Mirrors ``listen_window_start``/``listen_window_end`` in the dbt project.
     """
     return start - timedelta(days=1), end
+
+
+def restated_date_window(start: date, end: date) -> tuple[date, date]:
+    """Local days ``[start - 1 - restated_days, end)`` whose verdicts a run over the UTC window
+    ``[start, end)`` rewrites: those of :func:`listen_date_window` and the dbt var ``restated_days``
+    before them, whose rule flags the run restates (a silence that became a lasting collapse in the
+    window flags the days it began with). Mirrors ``restated_window_start`` in the dbt project.
+    """
+    first, last = listen_date_window(start, end)
+    return first - timedelta(days=int(dbt_var_defaults()["restated_days"])), last
 
 
 def _as_date(moment: datetime) -> date:

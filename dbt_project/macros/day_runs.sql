@@ -17,9 +17,9 @@
 
 {#
   Each user's last row of this incremental model (matching condition) among the max_gap_days + 1
-  days before the run's window: where a run of days the last run wrote may go on from.
+  days before the days the run restates: where a run of days the last run wrote may go on from.
 #}
-{% macro last_row_before_window(max_gap_days, condition='true') -%}
+{% macro last_row_before_restated_days(max_gap_days, condition='true') -%}
     select *
     from (
         select
@@ -27,8 +27,8 @@
             row_number() over (partition by user_id order by listen_date desc) as days_back
         from {{ this }}
         where {{ condition }}
-            and listen_date >= cast({{ dbt.dateadd('day', -1 - (max_gap_days | int), listen_window_start()) }} as date)
-            and listen_date < {{ listen_window_start() }}
+            and listen_date >= cast({{ dbt.dateadd('day', -1 - (max_gap_days | int), restated_window_start()) }} as date)
+            and listen_date < {{ restated_window_start() }}
     ) as stored_days
     where days_back = 1
 {%- endmacro %}

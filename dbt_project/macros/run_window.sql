@@ -38,6 +38,28 @@
     {{ column }} >= {{ listen_window_start() }} and {{ column }} < {{ listen_window_end() }}
 {%- endmacro %}
 
+{#
+  The rule flags (and the verdicts after them) also restate the var restated_days local days before
+  the window: a silence becomes a lasting collapse on its min_lasting_collapse_days-th near-silent
+  day, and from then its earlier days are flagged too. Those can lie up to
+  (min_lasting_collapse_days - 1) x (max_silent_gap_days + 1) days back; restated_days must reach
+  them, or a daily run would leave flags that one run over the same days would not.
+#}
+{% macro restated_window_start() -%}
+    {%- set reach = (var('min_lasting_collapse_days') | int - 1) * (var('max_silent_gap_days') | int + 1) %}
+    {%- if var('restated_days') | int < reach %}
+        {{ exceptions.raise_compiler_error(
+            "var restated_days is " ~ var('restated_days') ~ " but a lasting collapse's first near-silent day can lie "
+            ~ reach ~ " days before the day it is decided on ((min_lasting_collapse_days - 1) x (max_silent_gap_days + 1)): "
+            ~ "set restated_days to " ~ reach ~ " or more") }}
+    {%- endif %}
+    cast({{ dbt.dateadd('day', -(var('restated_days') | int), listen_window_start()) }} as date)
+{%- endmacro %}
+
+{% macro in_restated_window(column='listen_date') -%}
+    {{ column }} >= {{ restated_window_start() }} and {{ column }} < {{ listen_window_end() }}
+{%- endmacro %}
+
 {# The plays a run reads: those of the local days it recomputes. Name only the columns a model
    needs: DuckDB materialises a CTE read more than once with every column it selects. #}
 {% macro recomputed_plays(columns=['*']) -%}

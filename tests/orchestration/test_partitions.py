@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import os
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import dagster as dg
 import pytest
 
+from ml.signals import dbt_var_defaults
 from orchestration.partitions import (
     PLAN_RANGE_RUNS_ONCE,
     dbt_vars,
@@ -13,6 +14,7 @@ from orchestration.partitions import (
     partition_dates,
     partition_range_tags,
     plan_range_runs_once,
+    restated_date_window,
 )
 
 
@@ -34,6 +36,15 @@ def test_an_empty_window_is_refused():
 
 def test_listen_window_starts_a_day_before_the_utc_window():
     assert listen_date_window(date(2024, 3, 10), date(2024, 3, 11)) == (date(2024, 3, 9), date(2024, 3, 11))
+
+
+def test_verdicts_are_restated_as_far_back_as_the_rule_flags():
+    restated_days = dbt_var_defaults()["restated_days"]
+    assert restated_days >= 1
+    assert restated_date_window(date(2024, 3, 10), date(2024, 3, 11)) == (
+        date(2024, 3, 9) - timedelta(days=restated_days),
+        date(2024, 3, 11),
+    )
 
 
 def test_partition_dates_of_a_multi_day_time_window():

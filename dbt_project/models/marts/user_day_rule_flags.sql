@@ -26,7 +26,8 @@
   without a phone), and on independently written simulations (two simulators, two runs each) a
   collapse alone flagged 3.5 to 10 ordinary days for every sudden drop it found; a collapse on
   var min_lasting_collapse_days calendar days in a row is decisive (near silence day after day is
-  the account's change, not the listener's day). And the new pair
+  the account's change, not the listener's day), and from then so are the days it began with: a
+  run restates the flags of var restated_days days before its window for them. And the new pair
   on a day with plays from one country only (that day or the next): a traveller listening abroad
   on a device not used before (a hotel's TV, a new phone) looks like that, while an intruder alone
   on the account usually shows a second family (artists or hours the owner does not play).
@@ -82,14 +83,14 @@ with
 features as (
 
     select * from {{ ref('user_day_features') }}
-    where {{ in_listen_window() }}
+    where {{ in_restated_window() }}
 
 ),
 
 baselines as (
 
     select * from {{ ref('user_day_baselines') }}
-    where {{ in_listen_window() }}
+    where {{ in_restated_window() }}
 
 ),
 
@@ -320,8 +321,9 @@ signals as (
 -- volume_collapse_light_day_share of that light day, it is decisive, without the spread of the user's
 -- days that a single collapse needs: a listener whose days swing widely has a near-silent day now and
 -- then, not several in a row. Once a day of the run is over it, the run no longer counts
--- (light_day_play_count_before_silence is null from then on). The last day with plays before the
--- window, as the last run left it, comes from this table.
+-- (light_day_play_count_before_silence is null from then on). Once it counts, its earlier days are
+-- flagged too (silence_lasting_from). The last day with plays before the restated days, as the last
+-- run left it, comes from this table.
 played_days as (
 
     select
@@ -347,7 +349,7 @@ played_days as (
         null as play_count,
         null as day_play_count_ratio,
         true as is_from_last_run
-    from ({{ last_row_before_window(var('max_silent_gap_days')) }}) as last_day_with_plays
+    from ({{ last_row_before_restated_days(var('max_silent_gap_days')) }}) as last_day_with_plays
     {%- endif %}
 
 ),
@@ -373,37 +375,52 @@ silences as (
     select
         user_id,
         listen_date,
-        run_began as near_silent_since,
+        near_silent_since,
         near_silent_days,
-        case when has_stayed_under = 1 then run_light_day end as light_day_play_count_before_silence,
-        has_stayed_under = 1 and near_silent_days >= {{ lasting_collapse_days }} as is_lasting_collapse
+        light_day_play_count_before_silence,
+        is_lasting_collapse,
+        -- On the run's days before it became a lasting collapse, the day it did: the silence was the
+        -- account's change from its first day, not only from the day it was recognised.
+        case when lasting_from > listen_date then lasting_from end as silence_lasting_from
     from (
         select
-            *,
-            sum(near_silent_days_before) over run_so_far as near_silent_days,
-            -- The last run kept the light day of its last day while its run stayed under.
+            user_id,
+            listen_date,
+            run_began as near_silent_since,
+            near_silent_days,
+            case when has_stayed_under = 1 then run_light_day end as light_day_play_count_before_silence,
+            has_stayed_under = 1 and near_silent_days >= {{ lasting_collapse_days }} as is_lasting_collapse,
             min(
-                case
-                    when is_from_last_run and light_day_before is not null then 1
-                    when is_from_last_run then 0
-                    when play_count <= {{ var('volume_collapse_light_day_share') }} * run_light_day * day_play_count_ratio
-                        then 1
-                    else 0
-                end
-            ) over run_so_far as has_stayed_under
+                case when has_stayed_under = 1 and near_silent_days >= {{ lasting_collapse_days }} then listen_date end
+            ) over (partition by user_id, silent_run_number) as lasting_from
         from (
             select
                 *,
-                first_value(began) over silent_run as run_began,
-                first_value(light_day_before) over silent_run as run_light_day
-            from silent_runs
-            where is_near_silent
-            window silent_run as (partition by user_id, silent_run_number order by listen_date)
-        ) as run_starts
-        window run_so_far as (
-            partition by user_id, silent_run_number order by listen_date rows between unbounded preceding and current row
-        )
-    ) as checked_runs
+                sum(near_silent_days_before) over run_so_far as near_silent_days,
+                -- The last run kept the light day of its last day while its run stayed under.
+                min(
+                    case
+                        when is_from_last_run and light_day_before is not null then 1
+                        when is_from_last_run then 0
+                        when play_count <= {{ var('volume_collapse_light_day_share') }} * run_light_day * day_play_count_ratio
+                            then 1
+                        else 0
+                    end
+                ) over run_so_far as has_stayed_under
+            from (
+                select
+                    *,
+                    first_value(began) over silent_run as run_began,
+                    first_value(light_day_before) over silent_run as run_light_day
+                from silent_runs
+                where is_near_silent
+                window silent_run as (partition by user_id, silent_run_number order by listen_date)
+            ) as run_starts
+            window run_so_far as (
+                partition by user_id, silent_run_number order by listen_date rows between unbounded preceding and current row
+            )
+        ) as checked_runs
+    ) as lasting_runs
 
 ),
 
@@ -412,8 +429,8 @@ silences as (
 -- second listener does not play every day), is held to the user's usual share of overlapping plays
 -- before its first day. Within days the run's own overlaps are the user's usual, and may not excuse
 -- the sharing that made them: from a user whose usual day had none, every day of the run is the
--- change, as its first was. The last such day before the window, as the last run left it, comes
--- from this table.
+-- change, as its first was. The last such day before the restated days, as the last run left it,
+-- comes from this table.
 overlap_days as (
 
     select
@@ -427,7 +444,7 @@ overlap_days as (
     {%- if carries_overlap %}
     union all
     select user_id, listen_date, overlapping_since as began, usual_overlapping_play_share_before as usual_before
-    from ({{ last_row_before_window(var('max_overlap_gap_days'), 'overlapping_since is not null') }}) as last_overlap_day
+    from ({{ last_row_before_restated_days(var('max_overlap_gap_days'), 'overlapping_since is not null') }}) as last_overlap_day
     {%- endif %}
 
 ),
@@ -460,6 +477,7 @@ families as (
         silences.near_silent_days,
         silences.light_day_play_count_before_silence,
         coalesce(silences.is_lasting_collapse, false) as is_lasting_collapse,
+        silences.silence_lasting_from,
         overlap_runs.overlapping_since,
         overlap_runs.usual_overlapping_play_share_before,
         coalesce(overlap_runs.usual_overlapping_play_share_before = 0, false) as is_lasting_overlap,
@@ -468,7 +486,7 @@ families as (
             {%- for signal in counted_signals if signal.family == family %}
             is_{{ signal.metric }}_deviation or
             {%- endfor %}
-            {{ {'context': 'is_new_context_deviation or coalesce(overlap_runs.usual_overlapping_play_share_before = 0, false)', 'volume': 'is_volume_collapse or coalesce(silences.is_lasting_collapse, false)', 'engagement': 'is_machine_timed or is_machine_cut'}.get(family, 'false') }}
+            {{ {'context': 'is_new_context_deviation or coalesce(overlap_runs.usual_overlapping_play_share_before = 0, false)', 'volume': 'is_volume_collapse or coalesce(silences.is_lasting_collapse, false) or silences.silence_lasting_from is not null', 'engagement': 'is_machine_timed or is_machine_cut'}.get(family, 'false') }}
         ) as is_{{ family }}_signal,
         {%- endfor %}
         -- One track for hours, its share deviating (the deviation holds the human ceiling of half
@@ -513,7 +531,8 @@ counted as (
             or is_track_loop
             or is_machine_timed
             or is_machine_cut
-            or is_lasting_collapse as has_decisive_signal
+            or is_lasting_collapse
+            or silence_lasting_from is not null as has_decisive_signal
     from families
 
 ),
@@ -576,6 +595,7 @@ final as (
         near_silent_days,
         light_day_play_count_before_silence,
         is_lasting_collapse,
+        silence_lasting_from,
         overlapping_since,
         usual_overlapping_play_share_before,
         is_lasting_overlap,
@@ -609,6 +629,12 @@ final as (
                                 || {{ count_with_noun(day_number('listen_date') ~ ' - ' ~ day_number('near_silent_since') ~ ' + 1 - near_silent_days', 'day', 'days') }}
                                 || ' without any'
                         end
+                        || ' (' || {{ count_with_noun('play_count', 'play', 'plays') }} || '; '
+                        || {{ format_for_reason('light_day_play_count_before_silence', 'count') }} || ' on a light day before)'
+                when silence_lasting_from is not null
+                    then 'near silent since ' || cast(near_silent_since as {{ dbt.type_string() }})
+                        || ', the start of a silence of {{ lasting_collapse_days }} near-silent days by '
+                        || cast(silence_lasting_from as {{ dbt.type_string() }})
                         || ' (' || {{ count_with_noun('play_count', 'play', 'plays') }} || '; '
                         || {{ format_for_reason('light_day_play_count_before_silence', 'count') }} || ' on a light day before)'
             end,
