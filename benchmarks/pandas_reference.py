@@ -456,7 +456,7 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
     # nor is continuity when one session shorter than a working day is the day's volume, nor
     # engagement when the skips are of artists never played before (previewing new music).
     previewing = (
-        df["is_skip_rate_deviation"]
+        (df["is_skip_rate_deviation"] | (df["is_short_play_share_deviation"] & (df["skip_rate"] >= df["short_play_share"])))
         & df["is_new_artist_share_deviation"]
         & ~(df["is_distinct_stream_length_share_deviation"] | machine_timed | machine_cut)
     )

@@ -69,11 +69,13 @@
     session running on past midnight: its night hours and its low volume are that one late night.
     Nor does engagement when the skips are of artists never played before: that is how people
     preview new music (a release list, a friend's playlist), one change, not two; a machine's cut,
-    which a preview does not make, still counts. #}
+    which a preview does not make, still counts. The skips deviate, or, for a listener who often
+    skips (whose spread of skips a preview's do not pass), the short plays deviate and the skip flag
+    says they were skipped (at least as many plays skipped as short). #}
 {%- set counted_unless = {
     'timing': '(is_active_hours_deviation or coalesce(continues_previous_day_session and is_volume_signal and play_count < expected_play_count, false))',
     'continuity': '(is_volume_signal and longest_session_minutes < ' ~ var('min_session_minutes_beside_volume') ~ ')',
-    'engagement': '(is_skip_rate_deviation and is_new_artist_share_deviation and not (is_distinct_stream_length_share_deviation or is_machine_timed or is_machine_cut))',
+    'engagement': '(is_new_artist_share_deviation and (is_skip_rate_deviation or coalesce(is_short_play_share_deviation and skip_rate >= short_play_share, false)) and not (is_distinct_stream_length_share_deviation or is_machine_timed or is_machine_cut))',
 } %}
 {#- "Never seen before" needs some history, not a baseline: on an account's first day every country is new. #}
 {%- set country_hopping = '(baseline_days >= 1 and new_country_count >= ' ~ var('min_new_countries') ~ ')' %}
