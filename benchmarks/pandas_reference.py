@@ -401,29 +401,53 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
     )
     families["context"] |= new_context | lasting_overlap
     # A substantial volume collapsing: the volume family's evidence, not decisive.
-    near_silent = (
-        has_baseline
-        & (expected >= v["min_usual_plays_for_collapse"])
-        & (df["play_count"] <= v["volume_collapse_share"] * expected * day_play_ratio)
-        & (df["abroad_play_share"] < 0.5)
-        & ~df["continues_previous_day_session"]
-    ).fillna(False)
+    def under_a_share_of(usual: pd.Series) -> pd.Series:
+        return (
+            has_baseline
+            & (usual >= v["min_usual_plays_for_collapse"])
+            & (df["play_count"] <= v["volume_collapse_share"] * usual * day_play_ratio)
+            & (df["abroad_play_share"] < 0.5)
+            & ~df["continues_previous_day_session"]
+        ).fillna(False)
+
+    near_silent = under_a_share_of(expected)
+    # Quiet: the same against the highest usual of the baseline window before the day, which a
+    # silence's own days cannot lower.
+    highest_usual = (
+        df.set_index("listen_date")
+        .sort_index()
+        .groupby("user_id")["usual_play_count"]
+        .rolling(f"{int(v['baseline_window_days']) + 1}D")
+        .max()
+        .rename("highest_usual")
+    )
+    highest_usual = df[["user_id", "listen_date"]].merge(highest_usual.reset_index(), how="left")["highest_usual"]
+    highest_usual.index = df.index
+    quiet = under_a_share_of(
+        expected * (highest_usual / df["usual_play_count"].where(df["usual_play_count"] != 0)).clip(lower=1).fillna(1)
+    )
     volume_collapse = (
         near_silent
         & (df["play_count"] <= v["volume_collapse_light_day_share"] * expected_light_day * day_play_ratio)
         & (df["play_count_z"] <= -v["deviation_z_threshold"])  # far outside the user's own spread
     ).fillna(False)
     # Near silent on this many days in a row or more (a few days without any play between two of them
-    # do not break it), each under the light-day share of the light day before the silence began.
-    played = df[["user_id", "listen_date", "play_count"]].assign(near_silent=near_silent).sort_values(["user_id", "listen_date"])
+    # do not break it; from its first near-silent day, quiet days go on with it), each under the
+    # light-day share of the light day before the silence began.
+    played = (
+        df[["user_id", "listen_date", "play_count"]]
+        .assign(near_silent=near_silent, quiet=quiet)
+        .sort_values(["user_id", "listen_date"])
+    )
     by_user = played.groupby("user_id")
     goes_on = (
-        played["near_silent"]
-        & by_user["near_silent"].shift(fill_value=False).astype(bool)
+        played["quiet"]
+        & by_user["quiet"].shift(fill_value=False).astype(bool)
         & ((played["listen_date"] - by_user["listen_date"].shift()).dt.days <= 1 + v["max_silent_gap_days"])
     )
     run = (~goes_on).astype(int).groupby(played["user_id"]).cumsum()
-    silent = played[played["near_silent"]]
+    has_begun = played["near_silent"].astype(int).groupby([played["user_id"], run]).cummax().astype(bool)
+    silent = played[played["quiet"] & has_begun]
     silent_run = [silent["user_id"], run[silent.index]]
     run_light_day = expected_light_day[silent.index].groupby(silent_run).transform("first")
     silent_day_ratio = pd.Series(day_play_ratio, index=df.index)[silent.index]

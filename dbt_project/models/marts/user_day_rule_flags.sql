@@ -91,7 +91,20 @@ features as (
 
 baselines as (
 
-    select * from {{ ref('user_day_baselines') }}
+    select * from (
+        select
+            *,
+            -- A silence's own days lower the user's usual within days: the highest usual of the
+            -- baseline window before each day is what a day of the silence is held to.
+            max(usual_play_count) over (
+                partition by user_id
+                order by {{ day_number('listen_date') }}
+                range between {{ var('baseline_window_days') | int }} preceding and current row
+            ) as highest_recent_usual_play_count
+        from {{ ref('user_day_baselines') }}
+        where listen_date >= cast({{ dbt.dateadd('day', -(var('baseline_window_days') | int), restated_window_start()) }} as date)
+            and listen_date < {{ listen_window_end() }}
+    ) as with_recent_usuals
     where {{ in_restated_window() }}
 
 ),
@@ -107,6 +120,10 @@ raw_deviations as (
         -- What the user has usually played by this hour of the day: the whole day's once it is over.
         coalesce(baselines.usual_play_count_so_far, baselines.usual_play_count) as expected_play_count,
         coalesce(baselines.light_day_play_count_so_far, baselines.light_day_play_count) as expected_light_day_play_count,
+        -- The expected plays scaled up to the highest usual of the baseline window before the day.
+        coalesce(baselines.usual_play_count_so_far, baselines.usual_play_count)
+            * greatest(1, baselines.highest_recent_usual_play_count / nullif(baselines.usual_play_count, 0))
+            as highest_recent_expected_play_count,
         baselines.continues_previous_day_session,
         {%- for signal in signals %}
         baselines.usual_{{ signal.metric }},
@@ -298,27 +315,31 @@ signals as (
     from (
         select
             *,
+            {%- for name, usual in [('is_near_silent', 'expected_play_count'), ('is_quiet', 'highest_recent_expected_play_count')] %}
             coalesce(
                 {{ has_rule_baseline }}
-                    and expected_play_count >= {{ var('min_usual_plays_for_collapse') }}
-                    and play_count <= {{ var('volume_collapse_share') }} * expected_play_count * day_play_count_ratio
+                    and {{ usual }} >= {{ var('min_usual_plays_for_collapse') }}
+                    and play_count <= {{ var('volume_collapse_share') }} * {{ usual }} * day_play_count_ratio
                     -- A day spent abroad explains a quiet day (a flight, a day split by the time shift).
                     and abroad_play_share < 0.5
                     -- So does a day whose only plays are the tail of the previous night's session.
                     and continues_previous_day_session is not true,
                 false
-            ) as is_near_silent
+            ) as {{ name }}{{ ',' if not loop.last }}
+            {%- endfor %}
         from deviations
     ) as near_silence
 
 ),
 
 -- A heavy listener's account near silent day after day: the account changed, not the listener's
--- day (an illness, a busy day passes). A run of near-silent days goes on over days without any play,
--- up to var max_silent_gap_days of them at a time (a longer absence is a trip or a phone left
--- behind), and ends with a day of more plays. Each of its days is held to the light day before the
--- run began (its first day's baseline): within days the silence's own days are the user's light days
--- and widen the spread of their days, and neither may excuse the silence that made them. From the
+-- day (an illness, a busy day passes). A run begins with a near-silent day and goes on over quiet
+-- days (near silent against the highest usual of the baseline window before the day: within days
+-- the silence's own days lower the usual, and may not excuse it) and over days without any play, up
+-- to var max_silent_gap_days of them at a time (a longer absence is a trip or a phone left behind);
+-- it ends with a day of more plays. Each of its days is held to the light day before the run began
+-- (its first day's baseline): the silence's days also become the user's light days and widen the
+-- spread of their days, and neither may excuse the silence that made them. From the
 -- run's var min_lasting_collapse_days-th near-silent day, while every one of them stayed under var
 -- volume_collapse_light_day_share of that light day, it is decisive, without the spread of the user's
 -- days that a single collapse needs: a listener whose days swing widely has a near-silent day now and
@@ -332,6 +353,7 @@ played_days as (
         user_id,
         listen_date,
         is_near_silent,
+        is_quiet,
         listen_date as began,
         expected_light_day_play_count as light_day_before,
         1 as near_silent_days_before,
@@ -345,6 +367,7 @@ played_days as (
         user_id,
         listen_date,
         near_silent_since is not null as is_near_silent,
+        near_silent_since is not null as is_quiet,
         near_silent_since as began,
         light_day_play_count_before_silence as light_day_before,
         near_silent_days as near_silent_days_before,
@@ -360,12 +383,12 @@ silent_runs as (
 
     select
         *,
-        -- A near-silent day goes on from the day with plays before it when that one was near silent too.
-        {{ day_run_number(var('max_silent_gap_days'), 'is_near_silent and previous_is_near_silent') }} as silent_run_number
+        -- A quiet day goes on from the day with plays before it when that one was quiet too.
+        {{ day_run_number(var('max_silent_gap_days'), 'is_quiet and previous_is_quiet') }} as silent_run_number
     from (
         select
             *,
-            lag(is_near_silent) over (partition by user_id order by listen_date) as previous_is_near_silent,
+            lag(is_quiet) over (partition by user_id order by listen_date) as previous_is_quiet,
             lag(listen_date) over (partition by user_id order by listen_date) as previous_listen_date
         from played_days
     ) as with_previous_day
@@ -414,8 +437,18 @@ silences as (
                     *,
                     first_value(began) over silent_run as run_began,
                     first_value(light_day_before) over silent_run as run_light_day
-                from silent_runs
-                where is_near_silent
+                from (
+                    -- A silence begins with a near-silent day; the quiet days before it in the run are not its own.
+                    select
+                        *,
+                        max(case when is_near_silent then 1 else 0 end) over (
+                            partition by user_id, silent_run_number order by listen_date
+                            rows between unbounded preceding and current row
+                        ) as has_begun
+                    from silent_runs
+                    where is_quiet
+                ) as quiet_days
+                where has_begun = 1
                 window silent_run as (partition by user_id, silent_run_number order by listen_date)
             ) as run_starts
             window run_so_far as (
