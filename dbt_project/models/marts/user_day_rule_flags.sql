@@ -51,6 +51,8 @@
 {%- set z_threshold = var('deviation_z_threshold') %}
 {%- set has_rule_baseline = 'baseline_days >= ' ~ var('min_baseline_days') %}
 {%- set lasting_collapse_days = var('min_lasting_collapse_days') | int %}
+{#- A run of near-silent days that has lasted, every day of it under the light day before it began. #}
+{%- set has_lasted = 'has_stayed_under = 1 and near_silent_days >= ' ~ lasting_collapse_days %}
 {#- A table written before the columns of a run of days (a silence, overlapping plays) existed carries
     no run into the window (the runs start afresh there, and the schema sync adds the columns for the
     next run); a unit test's mocked
@@ -414,10 +416,8 @@ silences as (
             run_began as near_silent_since,
             near_silent_days,
             case when has_stayed_under = 1 then run_light_day end as light_day_play_count_before_silence,
-            has_stayed_under = 1 and near_silent_days >= {{ lasting_collapse_days }} as is_lasting_collapse,
-            min(
-                case when has_stayed_under = 1 and near_silent_days >= {{ lasting_collapse_days }} then listen_date end
-            ) over (partition by user_id, silent_run_number) as lasting_from
+            {{ has_lasted }} as is_lasting_collapse,
+            min(case when {{ has_lasted }} then listen_date end) over (partition by user_id, silent_run_number) as lasting_from
         from (
             select
                 *,
