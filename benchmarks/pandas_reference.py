@@ -38,7 +38,8 @@ DERIVED_FEATURES = [
     "longest_session_minutes", "new_track_share", "new_artist_share", "top_artist_share", "country_count",
     "platform_count", "new_country_count", "new_platform_count", "inter_play_gap_cv", "distinct_play_length_share",
     "distinct_stream_length_share",
-    "overlapping_play_share", "unusual_hour_share", "abroad_play_share", "new_context_age_days", "observed_until_hour",
+    "overlapping_play_share", "unusual_hour_share", "abroad_play_share", "new_context_age_days", "new_context_new_artist_share",
+    "observed_until_hour",
     "back_to_back_repeat_minutes",
 ]
 
@@ -118,7 +119,7 @@ def user_day_features(df: pd.DataFrame, v: dict) -> pd.DataFrame:
     for entity in ["track_id", "artist_id", "country", "platform"]:
         first = df.groupby(["user_id", entity])["listen_date"].transform("min")
         df[f"is_new_{entity}"] = first == df["listen_date"]
-        if entity in ("country", "platform"):  # kept for the pair of a new device and a new place
+        if entity in ("artist_id", "country", "platform"):  # kept for the pair of a new device and a new place
             df[f"first_{entity}"] = first
 
     # sequence within the day: gaps, sessions, overlaps
@@ -229,6 +230,9 @@ def user_day_features(df: pd.DataFrame, v: dict) -> pd.DataFrame:
     pair_age = (df["listen_date"] - df["first_country"]).dt.days
     recent_pair = (df["first_country"] == df["first_platform"]) & (pair_age < v["new_context_days"])
     daily["new_context_age_days"] = pair_age.where(recent_pair).groupby([df["user_id"], df["listen_date"]]).min()
+    # whose music the pair plays: its plays by artists first played once it had appeared
+    pair_new_artist = (df["first_artist_id"] >= df["first_country"]).astype(float).where(recent_pair)
+    daily["new_context_new_artist_share"] = pair_new_artist.groupby([df["user_id"], df["listen_date"]]).mean()
 
     # unusual hours: hours of the day the user played nothing in during the previous N days
     hours = df.groupby(["user_id", "local_hour", "listen_date"]).size().rename("plays").reset_index()
@@ -379,13 +383,16 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
     # Baseline days grow by at most one a day. Alone, the pair must have appeared on a day with a
     # baseline, and counts for new_context_alone_days; beside plays from another country (the owner
     # at home meanwhile), from a day with some history, for as long as it stays new.
-    new_context = (
-        country_hopping
-        | (
-            (df["baseline_days"] >= v["min_baseline_days"] + df["new_context_age_days"])
-            & (df["new_context_age_days"] < v["new_context_alone_days"])
+    # The pair counts only while it plays someone else's music (the owner's own is a trip).
+    new_context = country_hopping | (
+        (df["new_context_new_artist_share"] >= v["min_new_context_new_artist_share"])
+        & (
+            (
+                (df["baseline_days"] >= v["min_baseline_days"] + df["new_context_age_days"])
+                & (df["new_context_age_days"] < v["new_context_alone_days"])
+            )
+            | ((df["baseline_days"] >= 1 + df["new_context_age_days"]) & (df["country_count"] >= 2))
         )
-        | ((df["baseline_days"] >= 1 + df["new_context_age_days"]) & (df["country_count"] >= 2))
     )
     # Overlapping plays on days at most a few days apart, one run held to the usual before its
     # first day: from a usual of none, each day of the run is the change.

@@ -35,7 +35,7 @@ play_times as (
 
 context_events as (
 
-    {{ recomputed_plays(['user_id', 'listen_date', 'country', 'platform']) }}
+    {{ recomputed_plays(['user_id', 'listen_date', 'country', 'platform', 'artist_id']) }}
 
 ),
 
@@ -73,13 +73,14 @@ new_context_pairs as (
 
 ),
 
--- The day's distinct pairs of country and platform: counted per day, and matched to the pairs
--- that are still new. Grouped once here, the day's aggregate needs no distinct counts of them.
+-- The day's plays per country, platform and artist: its countries and platforms are counted
+-- from these, and the pairs that are still new matched to them. Grouped once here, the day's
+-- aggregate needs no distinct counts of them.
 day_contexts as (
 
-    select user_id, listen_date, country, platform
+    select user_id, listen_date, country, platform, artist_id, count(*) as play_count
     from context_events
-    group by user_id, listen_date, country, platform
+    group by user_id, listen_date, country, platform, artist_id
 
 ),
 
@@ -95,12 +96,17 @@ context_counts as (
 
 ),
 
+-- Whose music the new pairs play: the share of their plays by artists the user first played once
+-- the pair had appeared (an unnamed artist is its track's, staging). An intruder brings someone else's taste; the
+-- owner on a new device somewhere new (a car across a border, a new phone abroad) plays their own.
 new_context_ages as (
 
     select
         day_contexts.user_id,
         day_contexts.listen_date,
-        min({{ dbt.datediff('new_context_pairs.first_listen_date', 'day_contexts.listen_date', 'day') }}) as new_context_age_days
+        min({{ dbt.datediff('new_context_pairs.first_listen_date', 'day_contexts.listen_date', 'day') }}) as new_context_age_days,
+        sum(case when artists.entity_id is not null then day_contexts.play_count else 0 end)
+            / sum(day_contexts.play_count) as new_context_new_artist_share
     from day_contexts
     inner join new_context_pairs
         on day_contexts.user_id = new_context_pairs.user_id
@@ -108,6 +114,11 @@ new_context_ages as (
         and day_contexts.platform = new_context_pairs.platform
         and new_context_pairs.first_listen_date <= day_contexts.listen_date
         and new_context_pairs.first_listen_date > {{ dbt.dateadd('day', -(var('new_context_days') | int), 'day_contexts.listen_date') }}
+    left join first_seen as artists
+        on day_contexts.user_id = artists.user_id
+        and artists.entity_type = 'artist'
+        and day_contexts.artist_id = artists.entity_id
+        and artists.first_listen_date >= new_context_pairs.first_listen_date
     group by day_contexts.user_id, day_contexts.listen_date
 
 ),
@@ -473,6 +484,7 @@ final as (
         coalesce(new_context.new_country_count, 0) as new_country_count,
         coalesce(new_context.new_platform_count, 0) as new_platform_count,
         new_context_ages.new_context_age_days,
+        new_context_ages.new_context_new_artist_share,
         context_counts.country_count,
         context_counts.platform_count,
         daily.abroad_play_share,

@@ -14,7 +14,9 @@
   plays from another country (someone else's device somewhere else while the owner listens at
   home: the classic sign of a taken-over account; the pair stays new the next day when the two
   are played together again, and for a week, var new_context_days, beside plays from another
-  country), streams overlapping each other far more than usual (two listeners at once), one
+  country) while it plays someone else's music (var min_new_context_new_artist_share of its plays
+  by artists first played once it appeared; the owner's music on a new device somewhere new is a
+  trip), streams overlapping each other far more than usual (two listeners at once), one
   track looping for hours (through half the day's plays, or in many plays far beyond the user's
   habit), plays started on a fixed schedule
   whatever their lengths (a machine's timing), and plays cut to a handful of lengths whatever
@@ -281,17 +283,24 @@ signals as (
         {%- endfor %}
         coalesce(
             {{ country_hopping }}
-                -- Baseline days grow by at most one a day, so this many today means the device and
-                -- the country first appeared together on a day that had a baseline: a traveller's
-                -- new phone abroad says little while the account is new.
                 or (
-                    baseline_days >= {{ var('min_baseline_days') }} + new_context_age_days
-                    and new_context_age_days < {{ var('new_context_alone_days') }}
-                )
-                -- Beside plays from another country the pair needs only some history before it, as
-                -- several new countries do: someone somewhere else while the owner listens at home
-                -- is no less an intrusion on an account's second day.
-                or (baseline_days >= 1 + new_context_age_days and country_count >= 2),
+                    -- The pair plays someone else's music: the owner's own, on a new device somewhere
+                    -- new, is a trip (a car across a border beside the morning's plays at home).
+                    new_context_new_artist_share >= {{ var('min_new_context_new_artist_share') }}
+                    and (
+                        -- Baseline days grow by at most one a day, so this many today means the device
+                        -- and the country first appeared together on a day that had a baseline: a
+                        -- traveller's new phone abroad says little while the account is new.
+                        (
+                            baseline_days >= {{ var('min_baseline_days') }} + new_context_age_days
+                            and new_context_age_days < {{ var('new_context_alone_days') }}
+                        )
+                        -- Beside plays from another country the pair needs only some history before
+                        -- it, as several new countries do: someone somewhere else while the owner
+                        -- listens at home is no less an intrusion on an account's second day.
+                        or (baseline_days >= 1 + new_context_age_days and country_count >= 2)
+                    )
+                ),
             false
         ) as is_new_context_deviation,
         coalesce({{ country_hopping }}, false) as is_country_hopping,
@@ -596,6 +605,7 @@ final as (
         new_artist_share,
         new_country_count,
         new_context_age_days,
+        new_context_new_artist_share,
         new_platform_count,
         country_count,
         platform_count,
@@ -710,6 +720,12 @@ final as (
                             else ''
                         end
                         || case when is_country_hopping then ' in one day' else '' end
+            end
+            || case
+                when is_new_context_deviation and not is_country_hopping
+                    then ', ' || {{ format_for_reason('new_context_new_artist_share', 'percent') }}
+                        || '% of their plays by artists not played before'
+                else ''
             end
             -- What makes the pair an intrusion rather than a trip: someone else listening elsewhere.
             || case
