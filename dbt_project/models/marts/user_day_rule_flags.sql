@@ -347,7 +347,7 @@ signals as (
 -- day (an illness, a busy day passes). A run begins with a near-silent day and goes on over quiet
 -- days (near silent against the highest usual of the baseline window before the day: within days
 -- the silence's own days lower the usual, and may not excuse it) and over days without any play, up
--- to var max_silent_gap_days of them at a time (a longer absence is a trip or a phone left behind);
+-- to var max_silent_gap_days of them at a time (a longer absence is a holiday or a phone left behind);
 -- it ends with a day of more plays. Each of its days is held to the light day before the run began
 -- (its first day's baseline): the silence's days also become the user's light days and widen the
 -- spread of their days, and neither may excuse the silence that made them. From the
