@@ -262,17 +262,20 @@ def amount_only_departures(X: np.ndarray, names: list[str]) -> np.ndarray:
 
 
 def _previewing(frame: pd.DataFrame, deviations: Mapping[str, np.ndarray]) -> np.ndarray:
-    """Skips rise strongly (or, for a listener who often skips, short plays do, and the skip flag says
-    at least as many plays were skipped) and so do the plays of artists never played before, at a
-    listener's pace (the gaps between plays not strongly more regular than usual, as a machine's are).
+    """Skips rise strongly (or, for a listener who often skips, short plays rise strongly or by the
+    rules' smallest change of a share, and the skip flag says at least as many plays were skipped) and
+    so do the plays of artists never played before, at a listener's pace (the gaps between plays not
+    strongly more regular than usual, as a machine's are).
 
     New artists rise strongly for the user, or by at least their rule signal's smallest change: a
     listener whose days often bring new artists has a wide spread of them, which a preview's new
-    artists do not pass. Needs ``new_artist_share``, ``usual_new_artist_share``, ``skip_rate`` and
-    ``short_play_share``.
+    artists do not pass. Needs ``new_artist_share`` and ``short_play_share``, each with its
+    ``usual_`` value, and ``skip_rate``.
     """
     require_columns(
-        frame, ["new_artist_share", "usual_new_artist_share", "skip_rate", "short_play_share"], what="user-day frame"
+        frame,
+        ["new_artist_share", "usual_new_artist_share", "skip_rate", "short_play_share", "usual_short_play_share"],
+        what="user-day frame",
     )
     new_artist_signal = next(s for s in deviation_signals() if s["metric"] == "new_artist_share")
     min_change = dbt_var_defaults()[new_artist_signal["min_change_var"]]
@@ -280,10 +283,12 @@ def _previewing(frame: pd.DataFrame, deviations: Mapping[str, np.ndarray]) -> np
     with np.errstate(invalid="ignore"):
         new_artists = (deviations["new_artist_share_z"] >= STRONG_DEVIATION_Z) | (change >= min_change)
         # A user who often skips has a wide spread of skips, which a preview's do not pass; the skip
-        # flag still says the day's short plays were skipped.
-        skipped_short_plays = (deviations["short_play_share_z"] >= STRONG_DEVIATION_Z) & (
-            _numeric(frame, "skip_rate") >= _numeric(frame, "short_play_share")
-        )
+        # flag still says the day's short plays were skipped. Short plays count as the new artists
+        # do: strongly, or up by the rules' smallest change of a share.
+        short_change = _numeric(frame, "short_play_share") - _numeric(frame, "usual_short_play_share")
+        skipped_short_plays = (
+            (deviations["short_play_share_z"] >= STRONG_DEVIATION_Z) | (short_change >= min_change)
+        ) & (_numeric(frame, "skip_rate") >= _numeric(frame, "short_play_share"))
     return (
         ((deviations["skip_rate_z"] >= STRONG_DEVIATION_Z) | skipped_short_plays)
         & new_artists
@@ -297,16 +302,17 @@ def previewing_departures(frame: pd.DataFrame, X: np.ndarray, names: list[str]) 
     Parameters
     ----------
     frame : DataFrame of shape (n_samples, n_columns)
-        The rows of ``X``, with ``new_artist_share``, ``usual_new_artist_share``, ``skip_rate`` and
-        ``short_play_share``.
+        The rows of ``X``, with ``new_artist_share``, ``usual_new_artist_share``, ``skip_rate``,
+        ``short_play_share`` and ``usual_short_play_share``.
     X, names
         As for :func:`amount_only_departures`.
 
     Returns
     -------
     previewing : ndarray of bool of shape (n_samples,)
-        True where the skip rate rises strongly (z >= STRONG_DEVIATION_Z), or the short plays do
-        with a skip rate at least their share (a listener who often skips), the share of
+        True where the skip rate rises strongly (z >= STRONG_DEVIATION_Z), or the short plays rise
+        strongly or by the share's smallest change with a skip rate at least their share (a listener
+        who often skips), the share of
         never-played artists rises strongly or by at least its rule signal's smallest change (dbt
         var ``min_share_change``), no metric outside :data:`PREVIEW_METRICS` deviates strongly,
         and the gaps between plays are not strongly more regular than usual (a machine's pace,

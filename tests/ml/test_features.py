@@ -129,8 +129,12 @@ def test_skipping_through_new_artists_alone_is_told_apart_from_other_departures(
     frame.loc[:, [f"{m}_z" for m in BASELINED_METRICS]] = 0.0
     frame.loc[:, ["new_artist_share", "usual_new_artist_share"]] = 0.1
     frame.loc[:, "play_count"] = 1_000  # shares of a day of many plays count in full
-    days = frame.index[14:22]
-    previewing, without_new_artists, at_night, machine_paced, often_new, few_new, often_skips, short_unskipped = days
+    frame.loc[:, "usual_short_play_share"] = 0.2
+    days = frame.index[14:24]
+    (
+        previewing, without_new_artists, at_night, machine_paced, often_new, few_new, often_skips, short_unskipped,
+        short_up_by_a_quarter, short_up_less,
+    ) = days
     for day in days:
         frame.loc[day, ["skip_rate_z", "short_play_share_z", "median_play_seconds_z"]] = [6.0, 6.0, -6.0]
         frame.loc[day, ["new_artist_share_z", "new_track_share_z", "new_artist_share"]] = [6.0, 6.0, 0.2]
@@ -145,6 +149,9 @@ def test_skipping_through_new_artists_alone_is_told_apart_from_other_departures(
     # flag still says the short plays were skipped. Short plays nobody skipped are no preview.
     frame.loc[often_skips, ["skip_rate_z", "skip_rate", "short_play_share"]] = [2.0, 0.8, 0.8]
     frame.loc[short_unskipped, ["skip_rate_z", "skip_rate", "short_play_share"]] = [0.0, 0.1, 0.8]
+    # Short plays count as the new artists do: strongly, or up by the rules' smallest change of a share.
+    frame.loc[short_up_by_a_quarter, ["skip_rate_z", "short_play_share_z", "skip_rate", "short_play_share"]] = [2.0, 2.0, 0.55, 0.5]
+    frame.loc[short_up_less, ["skip_rate_z", "short_play_share_z", "skip_rate", "short_play_share"]] = [2.0, 2.0, 0.55, 0.35]
     X, names = build_feature_matrix(frame)
     found = previewing_departures(frame, X, names)
     assert found[14]
@@ -155,6 +162,8 @@ def test_skipping_through_new_artists_alone_is_told_apart_from_other_departures(
     assert not found[19], "new artists neither strong nor the smallest change are no preview"
     assert found[20], "short plays the skip flag says were skipped are a preview, however wide the spread of skips"
     assert not found[21], "short plays nobody skipped are no preview"
+    assert found[22], "skipped short plays up by a quarter of the plays are a preview however wide their spread"
+    assert not found[23], "skipped short plays neither strong nor the smallest change are no preview"
     assert not found[0], "a day without strong deviations departs in nothing"
 
 
