@@ -157,6 +157,22 @@ def _say(message: str) -> None:
     print(message, flush=True)
 
 
+class _FileProgress:
+    """Says how many files have been read, at most every PROGRESS_SECONDS: a folder of thousands of
+    files takes minutes to read, and the load's report comes only at its end."""
+
+    PROGRESS_SECONDS = 10.0
+
+    def __init__(self) -> None:
+        self.started = self.said = time.perf_counter()
+
+    def __call__(self, files_read: int) -> None:
+        now = time.perf_counter()
+        if now - self.said >= self.PROGRESS_SECONDS:
+            self.said = now
+            _say(f"  {files_read:,} files read in {now - self.started:.0f} s")
+
+
 def _root_cause(error: BaseException) -> BaseException:
     """The innermost exception: Dagster wraps an asset's error in its own."""
     inner = getattr(error, "user_exception", None) or error.__cause__
@@ -333,7 +349,9 @@ def _import_files(path: Path, source) -> tuple[date, date] | None:
 
     _say(f"loading {source.events_path}")
     with open_warehouse(path) as con:
-        report = load_files(con, source.events_path, source.users_path or None, source.load_options())
+        report = load_files(
+            con, source.events_path, source.users_path or None, source.load_options(), on_file_read=_FileProgress()
+        )
     for line in report.summary_lines():
         _say(f"  {line}")
     if report.first_date is None:

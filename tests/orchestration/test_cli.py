@@ -3,7 +3,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from orchestration.cli import format_table, long_range_note, main, run_stages
+from orchestration.cli import _FileProgress, format_table, long_range_note, main, run_stages
 from warehouse.connection import connect
 from warehouse.contract import RAW_TABLE_DDL
 from warehouse.store import ensure_raw_tables
@@ -163,3 +163,13 @@ def test_a_long_range_kept_in_dagster_home_is_announced(days, runs_kept, noted):
     assert (note is not None) == noted
     if noted:
         assert f"{days:,} daily partitions" in note and "DAGSTER_HOME" in note
+
+
+def test_files_read_are_counted_aloud_at_most_every_few_seconds(monkeypatch, capsys):
+    progress = _FileProgress()
+    progress(1)
+    progress(2)
+    assert capsys.readouterr().out == "", "files read within the interval are not said"
+    monkeypatch.setattr(_FileProgress, "PROGRESS_SECONDS", 0.0)
+    progress(3)
+    assert capsys.readouterr().out.startswith("  3 files read in ")

@@ -613,3 +613,10 @@ def test_the_user_id_option_fills_a_csv_without_a_user_column(con, tmp_path):
     report = load_files(con, plays, options=LoadOptions(user_id="me", timezone="Asia/Tokyo"))
     assert report.rows_loaded == 1
     assert con.execute("select user_id, timezone from raw.users").fetchall() == [("me", "Asia/Tokyo")]
+
+
+def test_each_file_read_is_reported_as_it_is_read(con):
+    counts: list[int] = []
+    report = load_files(con, FIXTURES / "people", None, LoadOptions(), on_file_read=counts.append)
+    assert counts == list(range(1, len(report.files_read) + 1))
+    assert len(counts) >= 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 import uuid
 import zoneinfo
+from collections.abc import Callable
 from datetime import datetime, timezone as dt_timezone
 from pathlib import Path
 
@@ -260,12 +261,14 @@ def load_files(
     events_path: str | Path,
     users_path: str | Path | None = None,
     options: LoadOptions = LoadOptions(),
+    on_file_read: Callable[[int], None] | None = None,
 ) -> LoadReport:
     """Load listening history files into ``raw.listening_events`` (see docs/loading.md).
 
     Everything is read and validated first; then users, new events, quarantined rows and one
     audit row are written in one transaction. A file that cannot be used raises
-    :class:`LoadError` and leaves the warehouse as it was.
+    :class:`LoadError` and leaves the warehouse as it was. ``on_file_read``, when given, is called
+    with the number of history files read so far after each one (a folder may hold thousands).
     """
     zones = valid_timezones(con)
     assumed_zone = _option_zone(options, zones)
@@ -285,6 +288,8 @@ def load_files(
                     stage_canonical(con, file, user_id=options.user_id, salt=salt)
                 file.records = None
                 report.files_read.append(file.source)
+                if on_file_read is not None:
+                    on_file_read(len(report.files_read))
             if users_path is not None:
                 users_target = Path(users_path)
                 if not users_target.is_file():
