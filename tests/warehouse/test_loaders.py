@@ -620,3 +620,33 @@ def test_each_file_read_is_reported_as_it_is_read(con):
     report = load_files(con, FIXTURES / "people", None, LoadOptions(), on_file_read=counts.append)
     assert counts == list(range(1, len(report.files_read) + 1))
     assert len(counts) >= 2
+
+
+def _write_csv(path: Path, header: str, rows: list[str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join([header, *rows]) + "\n")
+
+
+def test_csv_files_read_in_one_scan_keep_each_rows_place_in_its_own_file(con, tmp_path):
+    header = "user_id,played_at,ms_played,track_id"
+    play = "alice,2024-04-02T10:0{}:00Z,120000,trk_{}"
+    folder = tmp_path / "events"
+    _write_csv(folder / "a.csv", header, [play.format(i, f"a{i}") for i in range(4)])
+    _write_csv(folder / "b.csv", header, [play.format(5, "b0"), "alice,2024-04-02T10:06:00Z,abc,trk_b1", play.format(7, "b2")])
+    _write_csv(folder / "c.csv", "track_id,user_id,played_at,ms_played", ["trk_c0,alice,2024-04-02T11:00:00Z,oops"])
+    report = load_files(con, folder, USERS)
+    assert [(source, number) for source, number, _ in _quarantine(con, "unparsable ms_played")] == [("b.csv", 2), ("c.csv", 1)]
+    assert report.rows_loaded == 6 and report.files_read == ["a.csv", "b.csv", "c.csv"]
+    original = json.loads(_quarantine(con, "unparsable ms_played")[0][2])
+    assert original == {"user_id": "alice", "played_at": "2024-04-02T10:06:00Z", "ms_played": "abc", "track_id": "trk_b1"}
+
+
+def test_a_csv_file_that_cannot_be_read_is_named_though_read_in_a_scan_with_others(con, tmp_path):
+    header = "user_id,played_at,ms_played,track_id"
+    folder = tmp_path / "events"
+    _write_csv(folder / "a.csv", header, ["alice,2024-04-02T10:00:00Z,120000,trk_a"])
+    _write_csv(folder / "b.csv", header, ["alice,2024-04-02T10:05:00Z,120000,trk_b,one,two,three"])
+    with pytest.raises(LoadError, match="b.csv") as error:
+        load_files(con, folder, USERS)
+    assert "a.csv" not in str(error.value)
+    assert _counts(con)["raw.listening_events"] in (-1, 0), "nothing is loaded"

@@ -18,12 +18,14 @@ from warehouse.loaders import sources
 from warehouse.loaders.errors import LoadError
 from warehouse.loaders.options import ZONE_FROM_COUNTRY, LoadOptions, LoadReport
 from warehouse.loaders.staging import (
+    CSV_FILES_PER_SCAN,
     STAGED_EVENTS,
     STAGED_USERS,
     USERS_EXPECTED,
     create_staging,
     drop_staging,
     stage_canonical,
+    stage_canonical_csv_files,
     stage_spotify,
     stage_users,
 )
@@ -278,18 +280,42 @@ def load_files(
     with tempfile.TemporaryDirectory(prefix="listening-load-") as tmp:
         try:
             create_staging(con)
+            # CSV files with the same header line, one after the other, are read in one scan.
+            csv_files: list[sources.InputFile] = []
+
+            def read(files: list[sources.InputFile]) -> None:
+                for file in files:
+                    report.files_read.append(file.source)
+                    if on_file_read is not None:
+                        on_file_read(len(report.files_read))
+
+            def stage_csv_files() -> None:
+                stage_canonical_csv_files(con, csv_files, user_id=options.user_id, salt=salt)
+                read(csv_files)
+                csv_files.clear()
+
             for file in sources.discover(events_path, Path(tmp), user_id=options.user_id, salt=salt):
                 if file.kind == "ignored":
                     report.files_ignored.append(file.source)
                     continue
+                if file.kind == "csv":
+                    if csv_files and (
+                        len(csv_files) >= CSV_FILES_PER_SCAN
+                        or sources.header_line(file.path) != sources.header_line(csv_files[0].path)
+                    ):
+                        stage_csv_files()
+                    csv_files.append(file)
+                    continue
+                if csv_files:
+                    stage_csv_files()
                 if file.kind in sources.SPOTIFY_KINDS:
                     stage_spotify(con, file)
                 else:
                     stage_canonical(con, file, user_id=options.user_id, salt=salt)
                 file.records = None
-                report.files_read.append(file.source)
-                if on_file_read is not None:
-                    on_file_read(len(report.files_read))
+                read([file])
+            if csv_files:
+                stage_csv_files()
             if users_path is not None:
                 users_target = Path(users_path)
                 if not users_target.is_file():

@@ -156,9 +156,14 @@ def _sniff_bytes(path: Path) -> str:
     return "text"
 
 
-def _header_columns(path: Path) -> set[str]:
+def header_line(path: Path) -> str:
+    """The first line of a text file (up to 64 KiB), without a byte-order mark."""
     with open(path, "rb") as handle:
-        first = handle.readline(65536).decode("utf-8", errors="replace").lstrip("\ufeff")
+        return handle.readline(65536).decode("utf-8", errors="replace").lstrip("\ufeff")
+
+
+def _header_columns(path: Path) -> set[str]:
+    first = header_line(path)
     for delimiter in (",", ";", "\t", "|"):
         first = first.replace(delimiter, ",")
     return {cell.strip().strip('"').strip().lower() for cell in first.split(",")}
