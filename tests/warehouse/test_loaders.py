@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from warehouse.connection import WarehouseError, connect
-from warehouse.loaders import ZONE_FROM_COUNTRY, LoadError, LoadOptions, load_files, sources
+from warehouse.loaders import ZONE_FROM_COUNTRY, LoadError, LoadOptions, load_files, sources, staging
 from warehouse.loaders.staging import spotify_device
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "loaders"
@@ -627,7 +627,9 @@ def _write_csv(path: Path, header: str, rows: list[str]) -> None:
     path.write_text("\n".join([header, *rows]) + "\n")
 
 
-def test_csv_files_read_in_one_scan_keep_each_rows_place_in_its_own_file(con, tmp_path):
+@pytest.mark.parametrize("files_per_scan", [500, 1], ids=["one scan", "a scan per file"])
+def test_csv_files_read_in_one_scan_keep_each_rows_place_in_its_own_file(con, tmp_path, monkeypatch, files_per_scan):
+    monkeypatch.setattr(staging, "CSV_FILES_PER_SCAN", files_per_scan)
     header = "user_id,played_at,ms_played,track_id"
     play = "alice,2024-04-02T10:0{}:00Z,120000,trk_{}"
     folder = tmp_path / "events"

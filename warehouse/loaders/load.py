@@ -18,14 +18,13 @@ from warehouse.loaders import sources
 from warehouse.loaders.errors import LoadError
 from warehouse.loaders.options import ZONE_FROM_COUNTRY, LoadOptions, LoadReport
 from warehouse.loaders.staging import (
-    CSV_FILES_PER_SCAN,
     STAGED_EVENTS,
     STAGED_USERS,
     USERS_EXPECTED,
+    CsvScan,
     create_staging,
     drop_staging,
     stage_canonical,
-    stage_canonical_csv_files,
     stage_spotify,
     stage_users,
 )
@@ -280,42 +279,24 @@ def load_files(
     with tempfile.TemporaryDirectory(prefix="listening-load-") as tmp:
         try:
             create_staging(con)
-            # CSV files with the same header line, one after the other, are read in one scan.
-            csv_files: list[sources.InputFile] = []
-
-            def read(files: list[sources.InputFile]) -> None:
-                for file in files:
-                    report.files_read.append(file.source)
-                    if on_file_read is not None:
-                        on_file_read(len(report.files_read))
-
-            def stage_csv_files() -> None:
-                stage_canonical_csv_files(con, csv_files, user_id=options.user_id, salt=salt)
-                read(csv_files)
-                csv_files.clear()
-
+            scan = CsvScan(con, user_id=options.user_id, salt=salt)
             for file in sources.discover(events_path, Path(tmp), user_id=options.user_id, salt=salt):
                 if file.kind == "ignored":
                     report.files_ignored.append(file.source)
                     continue
                 if file.kind == "csv":
-                    if csv_files and (
-                        len(csv_files) >= CSV_FILES_PER_SCAN
-                        or sources.header_line(file.path) != sources.header_line(csv_files[0].path)
-                    ):
-                        stage_csv_files()
-                    csv_files.append(file)
+                    if not scan.takes(file):
+                        _count_read(report, scan.stage(), on_file_read)
+                    scan.add(file)
                     continue
-                if csv_files:
-                    stage_csv_files()
+                _count_read(report, scan.stage(), on_file_read)
                 if file.kind in sources.SPOTIFY_KINDS:
                     stage_spotify(con, file)
                 else:
                     stage_canonical(con, file, user_id=options.user_id, salt=salt)
                 file.records = None
-                read([file])
-            if csv_files:
-                stage_csv_files()
+                _count_read(report, [file], on_file_read)
+            _count_read(report, scan.stage(), on_file_read)
             if users_path is not None:
                 users_target = Path(users_path)
                 if not users_target.is_file():
@@ -329,6 +310,15 @@ def load_files(
         finally:
             drop_staging(con, _TEMP_TABLES)
     return report
+
+
+def _count_read(
+    report: LoadReport, files: list[sources.InputFile], on_file_read: Callable[[int], None] | None
+) -> None:
+    for file in files:
+        report.files_read.append(file.source)
+        if on_file_read is not None:
+            on_file_read(len(report.files_read))
 
 
 def _fill_report(con: duckdb.DuckDBPyConnection, report: LoadReport, assumed_zone: str) -> None:

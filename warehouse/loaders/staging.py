@@ -17,7 +17,7 @@ import duckdb
 import pyarrow as pa
 
 from warehouse.loaders.errors import LoadError
-from warehouse.loaders.sources import InputFile, pseudonym_sql
+from warehouse.loaders.sources import InputFile, header_line, pseudonym_sql
 
 STAGED_EVENTS = "_ld_events"
 STAGED_USERS = "_ld_users"
@@ -153,9 +153,11 @@ _FILE_PATH_COLUMN = "__listening_source_path"
 _SCAN_ROW_COLUMN = "__listening_scan_row"
 _FILE_ROW_COLUMN = "__listening_file_row"
 
-#: CSV files read in one scan at most: a folder of thousands of small files (one per user and month)
-#: spent 40 ms a file on sniffing and planning when each was read on its own.
+#: CSV files read in one scan at most, and their bytes: a folder of thousands of small files (one per
+#: user and month) spent 40 ms a file on sniffing and planning when each was read on its own, while
+#: big files gain nothing from sharing a scan that numbers all their rows at once.
 CSV_FILES_PER_SCAN = 500
+CSV_BYTES_PER_SCAN = 256 * 2**20
 
 
 def _canonical_columns(con: duckdb.DuckDBPyConnection, relation: str, label: str, user_id: str | None) -> dict:
@@ -169,6 +171,36 @@ def _canonical_columns(con: duckdb.DuckDBPyConnection, relation: str, label: str
             f"{label}: missing column(s) {', '.join(missing)} (found: {present}); expected {CANONICAL_EXPECTED}"
         )
     return columns
+
+
+class CsvScan:
+    """CSV files that come one after the other with the same header line, staged in one scan."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, *, user_id: str | None, salt: str | None) -> None:
+        self.con, self.user_id, self.salt = con, user_id, salt
+        self.files: list[InputFile] = []
+        self.header, self.bytes = "", 0
+
+    def takes(self, file: InputFile) -> bool:
+        """Whether ``file`` can join the scan: the same header line, and room left."""
+        return not self.files or (
+            len(self.files) < CSV_FILES_PER_SCAN
+            and self.bytes + file.path.stat().st_size <= CSV_BYTES_PER_SCAN
+            and header_line(file.path) == self.header
+        )
+
+    def add(self, file: InputFile) -> None:
+        if not self.files:
+            self.header = header_line(file.path)
+        self.files.append(file)
+        self.bytes += file.path.stat().st_size
+
+    def stage(self) -> list[InputFile]:
+        """Stage the scan's files (none is fine); returns them, and the scan starts afresh."""
+        files, self.files, self.bytes = self.files, [], 0
+        if files:
+            stage_canonical_csv_files(self.con, files, user_id=self.user_id, salt=self.salt)
+        return files
 
 
 def stage_canonical_csv_files(
