@@ -46,7 +46,7 @@ NORMAL_REASON = "within usual pattern"
 #: Why a forest flag alone did not make the day an anomaly (the rules have judged every other change).
 UNCOUNTED_FOREST_REASON = (
     "within usual pattern: the Isolation Forest scores it {score:.2f} ({drivers}), but its flag alone counts only "
-    "on a change in how the plays are played (skips, play lengths, pace) or on a day without a baseline"
+    "on a change in how the plays are played (skips, play lengths) or on a day without a baseline"
 )
 
 

@@ -180,7 +180,7 @@ USUAL_ENGAGEMENT = {
         pytest.param({"skip_rate": (6.0, 0.9), "short_play_share": (6.0, 0.85), "median_play_seconds": (-6.0, 20.0)}, True, id="every play skipped"),
         pytest.param({"median_play_seconds": (-4.0, 60.0)}, True, id="plays cut short"),
         pytest.param({"distinct_play_length_share": (-5.0, 0.3)}, True, id="the same few play lengths"),
-        pytest.param({"inter_play_gap_cv": (-5.0, 0.1)}, True, id="a machine's steady pace"),
+        pytest.param({"inter_play_gap_cv": (-5.0, 0.1)}, False, id="a steadier pace is one long session's as well as a machine's"),
         pytest.param({"median_play_seconds": (6.0, 600.0)}, False, id="longer plays than usual are listened to"),
         pytest.param({"inter_play_gap_cv": (6.0, 4.0)}, False, id="irregular gaps are a listener's"),
         pytest.param({"skip_rate": (-4.0, 0.0)}, False, id="fewer skips than usual"),
@@ -230,3 +230,19 @@ def test_the_preview_metrics_are_baselined_metrics():
 
 def test_the_amount_families_are_families_of_the_rules():
     assert AMOUNT_FAMILIES < set(signal_families().values())
+
+
+def test_play_lengths_shared_by_chance_among_many_tracks_are_no_change_of_engagement(flags):
+    frame = flags.copy()
+    frame.loc[:, [f"{m}_z" for m in BASELINED_METRICS]] = 0.0
+    frame.loc[:, "play_count"] = 1_000  # shares of a day of many plays count in full
+    frame.loc[:, ["distinct_play_length_share", "usual_distinct_play_length_share"]] = 0.95
+    frame.loc[:, "distinct_tracks"] = 20
+    # Half of the lengths per track, with two hundred tracks: about what chance leaves of 200 lengths
+    # spread over a few minutes. With twenty tracks, the same half is a few lengths cut on purpose.
+    by_chance, on_purpose = frame.index[14], frame.index[15]
+    frame.loc[[by_chance, on_purpose], ["distinct_play_length_share", "distinct_play_length_share_z"]] = [0.5, -6.0]
+    frame.loc[by_chance, "distinct_tracks"] = 200
+    found = engagement_departures(frame, *build_feature_matrix(frame))
+    assert not found[14]
+    assert found[15]
