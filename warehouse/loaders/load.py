@@ -285,9 +285,7 @@ def load_files(
                     report.files_ignored.append(file.source)
                     continue
                 if file.kind == "csv":
-                    if not scan.takes(file):
-                        _count_read(report, scan.stage(), on_file_read)
-                    scan.add(file)
+                    _count_read(report, scan.add(file), on_file_read)
                     continue
                 _count_read(report, scan.stage(), on_file_read)
                 if file.kind in sources.SPOTIFY_KINDS:

@@ -181,19 +181,15 @@ class CsvScan:
         self.files: list[InputFile] = []
         self.header, self.bytes = "", 0
 
-    def takes(self, file: InputFile) -> bool:
-        """Whether ``file`` can join the scan: the same header line, and room left."""
-        return not self.files or (
-            len(self.files) < CSV_FILES_PER_SCAN
-            and self.bytes + file.path.stat().st_size <= CSV_BYTES_PER_SCAN
-            and header_line(file.path) == self.header
-        )
-
-    def add(self, file: InputFile) -> None:
-        if not self.files:
-            self.header = header_line(file.path)
+    def add(self, file: InputFile) -> list[InputFile]:
+        """Add ``file`` to the scan. Where it cannot join the files before it (another header line,
+        or no room left), those are staged first; returns the files staged (often none)."""
+        header, size = header_line(file.path), file.path.stat().st_size
+        fits = len(self.files) < CSV_FILES_PER_SCAN and self.bytes + size <= CSV_BYTES_PER_SCAN and header == self.header
+        staged = [] if fits else self.stage()
         self.files.append(file)
-        self.bytes += file.path.stat().st_size
+        self.header, self.bytes = header, self.bytes + size
+        return staged
 
     def stage(self) -> list[InputFile]:
         """Stage the scan's files (none is fine); returns them, and the scan starts afresh."""
