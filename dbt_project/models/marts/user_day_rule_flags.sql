@@ -95,7 +95,11 @@ features as (
 
 baselines as (
 
-    select * from (
+    select
+        *,
+        -- What the user has usually played by this hour of the day: the whole day's once it is over.
+        coalesce(usual_play_count_so_far, usual_play_count) as expected_play_count
+    from (
         select
             *,
             -- A silence's own days lower the user's usual within days: the highest usual of the
@@ -121,11 +125,10 @@ raw_deviations as (
         baselines.light_day_play_count,
         baselines.usual_play_count_so_far,
         baselines.light_day_play_count_so_far,
-        -- What the user has usually played by this hour of the day: the whole day's once it is over.
-        coalesce(baselines.usual_play_count_so_far, baselines.usual_play_count) as expected_play_count,
+        baselines.expected_play_count,
         coalesce(baselines.light_day_play_count_so_far, baselines.light_day_play_count) as expected_light_day_play_count,
         -- The expected plays scaled up to the highest usual of the baseline window before the day.
-        coalesce(baselines.usual_play_count_so_far, baselines.usual_play_count)
+        baselines.expected_play_count
             * greatest(1, baselines.highest_recent_usual_play_count / nullif(baselines.usual_play_count, 0))
             as highest_recent_expected_play_count,
         baselines.continues_previous_day_session,
