@@ -200,13 +200,16 @@ def user_day_features(df: pd.DataFrame, v: dict) -> pd.DataFrame:
     daily["skip_rate"] = daily["skip_rate"].where(daily.pop("skip_reported") >= v["min_skip_reported_share"] * daily["play_count"])
     daily["back_to_back_repeat_minutes"] = (daily.pop("back_to_back_repeat_seconds") / 60.0).round(6)
     daily["inter_play_gap_cv"] = (daily.pop("gap_std") / daily.pop("gap_mean").replace(0, np.nan)).round(6)
-    daily["distinct_play_length_share"] = (daily.pop("distinct_lengths") / daily["distinct_tracks"]).clip(upper=1.0)
     # against the different lengths as many tracks have by chance, not one each
     spread = v["play_length_spread_seconds"]
-    lengths_due = spread * (1 - np.exp(-daily.pop("distinct_streamed_tracks") / spread))
-    daily["distinct_stream_length_share"] = (
-        (daily.pop("distinct_streamed_lengths") / lengths_due.replace(0, np.nan)).clip(upper=1.0).round(6).fillna(1.0)
-    )
+
+    def lengths_beyond_chance(lengths: pd.Series, tracks: pd.Series) -> pd.Series:
+        return (lengths / (spread * (1 - np.exp(-tracks / spread))).replace(0, np.nan)).clip(upper=1.0).round(6)
+
+    daily["distinct_play_length_share"] = lengths_beyond_chance(daily.pop("distinct_lengths"), daily["distinct_tracks"])
+    daily["distinct_stream_length_share"] = lengths_beyond_chance(
+        daily.pop("distinct_streamed_lengths"), daily.pop("distinct_streamed_tracks")
+    ).fillna(1.0)
     daily["top_track_share"] = df.groupby(keys + ["track_id"]).size().groupby(level=[0, 1]).max() / daily["play_count"]
     daily["top_artist_share"] = df.groupby(keys + ["artist_id"]).size().groupby(level=[0, 1]).max() / daily["play_count"]
     daily["longest_session_minutes"] = longest

@@ -333,28 +333,18 @@ def has_deviations(frame: pd.DataFrame) -> np.ndarray:
     return frame[[f"{m}_z" for m in BASELINED_METRICS]].notna().any(axis=1).to_numpy(dtype=bool)
 
 
-def _lengths_beyond_chance(share: np.ndarray, tracks: np.ndarray, spread_seconds: float) -> np.ndarray:
-    """Distinct play lengths per track against the lengths as many tracks have by chance: n tracks
-    whose lengths spread over S seconds have S (1 - exp(-n / S)) different whole-second lengths."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.minimum(share * tracks / (spread_seconds * (1 - np.exp(-tracks / spread_seconds))), 1.0)
-
-
 def engagement_departures(frame: pd.DataFrame, X: np.ndarray, names: list[str]) -> np.ndarray:
     """Rows whose plays are played differently from the user's own: a change the rules cannot flag alone.
 
     The rules need two families; a change in how the plays are played (every play skipped, plays
     cut short, the same few lengths) is one family, engagement, however plain. It is where the
     forest's flag adds to the rules by itself. Not the pace between plays, which steadies with one
-    long session (the rules leave it out for that, ``dbt_project/macros/signals.sql``); and the
-    distinct play lengths only beyond what the day's number of tracks explains: two hundred tracks
-    share their lengths in whole seconds by chance (dbt var ``play_length_spread_seconds``, as the
-    rules count the lengths of streams), while quick skips share a few lengths whatever the tracks.
+    long session (the rules leave it out for that, ``dbt_project/macros/signals.sql``).
 
     Parameters
     ----------
     frame : DataFrame of shape (n_samples, n_columns)
-        The rows of ``X``: each engagement metric and its ``usual_<metric>``, and ``distinct_tracks``.
+        The rows of ``X``: each engagement metric and its ``usual_<metric>``.
     X, names
         Its matrix, as for :func:`amount_only_departures`.
 
@@ -376,15 +366,13 @@ def engagement_departures(frame: pd.DataFrame, X: np.ndarray, names: list[str]) 
         if s["family"] == ENGAGEMENT_FAMILY and s["metric"] in BASELINED_METRICS and s["metric"] != "inter_play_gap_cv"
     ]
     require_columns(
-        frame, ["distinct_tracks", *(c for s in signals for c in (s["metric"], f"usual_{s['metric']}"))], what="user-day frame"
+        frame, [c for s in signals for c in (s["metric"], f"usual_{s['metric']}")], what="user-day frame"
     )
     deviations, defaults = _deviations(X, names), dbt_var_defaults()
     departs = np.zeros(len(X), dtype=bool)
     for signal in signals:
         metric, direction = signal["metric"], signal["direction"]
         value = _numeric(frame, metric)
-        if metric == "distinct_play_length_share":
-            value = _lengths_beyond_chance(value, _numeric(frame, "distinct_tracks"), defaults["play_length_spread_seconds"])
         z, change = deviations[f"{metric}_z"], value - _numeric(frame, f"usual_{metric}")
         if direction == "both":
             z, change = np.abs(z), np.abs(change)

@@ -39,7 +39,7 @@ _COUNTS = {"play_count", "distinct_tracks", "distinct_artists", "active_hours", 
 _METRIC_WORDS = {
     "active_hours": "active hours",
     "country_count": "countries",
-    "distinct_play_length_share": "distinct play lengths per track",
+    "distinct_play_length_share": "variety of play lengths",
     "distinct_tracks": "distinct tracks",
     "inter_play_gap_cv": "variation of gaps between plays",
     "longest_session_minutes": "longest continuous listening",

@@ -70,7 +70,7 @@
         {'metric': 'short_play_share', 'family': 'engagement', 'direction': 'up', 'scale_floor': 0.05, 'min_change_var': 'min_share_change', 'per_play': true, 'unit': 'percent', 'label': '{value}% plays under ' ~ var('short_play_seconds') ~ ' s vs usual {usual}%'},
         {'metric': 'skip_rate', 'family': 'engagement', 'direction': 'up', 'scale_floor': 0.05, 'min_change_var': 'min_share_change', 'per_play': true, 'unit': 'percent', 'label': '{value}% of plays skipped vs usual {usual}%'},
         {'metric': 'median_play_seconds', 'family': 'engagement', 'direction': 'down', 'scale_floor': 10, 'min_change_var': 'min_play_seconds_change', 'below_var': 'listened_median_play_seconds', 'unit': 'count', 'label': 'median play {value} s vs usual {usual} s'},
-        {'metric': 'distinct_play_length_share', 'family': 'engagement', 'direction': 'down', 'scale_floor': 0.05, 'min_change_var': 'min_regularity_change', 'rule': false, 'unit': 'percent', 'label': 'only {value}% distinct play lengths vs usual {usual}%'},
+        {'metric': 'distinct_play_length_share', 'family': 'engagement', 'direction': 'down', 'scale_floor': 0.05, 'min_change_var': 'min_regularity_change', 'rule': false, 'unit': 'percent', 'label': 'plays cut to {value}% of the different lengths their tracks would have vs usual {usual}%'},
         {'metric': 'distinct_stream_length_share', 'family': 'engagement', 'direction': 'down', 'scale_floor': 0.05, 'min_change_var': 'min_regularity_change', 'unit': 'percent', 'label': 'plays of ' ~ var('royalty_play_seconds') ~ ' s or more cut to {value}% of the different lengths their tracks would have vs usual {usual}%'},
         {'metric': 'inter_play_gap_cv', 'family': 'engagement', 'direction': 'down', 'scale_floor': 0.1, 'min_change_var': 'min_regularity_change', 'rule': false, 'unit': 'ratio', 'label': 'machine-regular gaps between plays (variation {value} vs usual {usual})'},
         {'metric': 'overlapping_play_share', 'family': 'context', 'direction': 'up', 'scale_floor': 0.005, 'min_change_var': 'min_overlap_share_change', 'ceiling_var': 'max_human_overlapping_play_share', 'min_count_var': 'min_overlapping_plays', 'unit': 'percent', 'label': '{value}% of plays overlap another play vs usual {usual}%'},
@@ -87,7 +87,7 @@
   independently written simulators (two runs each) leaving it out cost one anomaly day a run on
   one and none on the other, and took 2-5 ordinary days a run off the flagged (release days
   26% / 24% -> 16% / 18% on the second); on the default profile it changed nothing.
-  Nor are the different play lengths per track over all plays: a listener's quick skips share a few
+  Nor are the different play lengths over all plays: a listener's quick skips share a few
   lengths of seconds, so on real exports a day of skipping read as plays cut to a few lengths (the
   engagement evidence of 8 of 27 flagged days of eleven people). The rules count the plays that are
   streams instead (distinct_stream_length_share); the forest reads the all-plays measure only, and

@@ -230,19 +230,3 @@ def test_the_preview_metrics_are_baselined_metrics():
 
 def test_the_amount_families_are_families_of_the_rules():
     assert AMOUNT_FAMILIES < set(signal_families().values())
-
-
-def test_play_lengths_shared_by_chance_among_many_tracks_are_no_change_of_engagement(flags):
-    frame = flags.copy()
-    frame.loc[:, [f"{m}_z" for m in BASELINED_METRICS]] = 0.0
-    frame.loc[:, "play_count"] = 1_000  # shares of a day of many plays count in full
-    frame.loc[:, ["distinct_play_length_share", "usual_distinct_play_length_share"]] = 0.95
-    frame.loc[:, "distinct_tracks"] = 20
-    # Half of the lengths per track, with two hundred tracks: about what chance leaves of 200 lengths
-    # spread over a few minutes. With twenty tracks, the same half is a few lengths cut on purpose.
-    by_chance, on_purpose = frame.index[14], frame.index[15]
-    frame.loc[[by_chance, on_purpose], ["distinct_play_length_share", "distinct_play_length_share_z"]] = [0.5, -6.0]
-    frame.loc[by_chance, "distinct_tracks"] = 200
-    found = engagement_departures(frame, *build_feature_matrix(frame))
-    assert not found[14]
-    assert found[15]

@@ -489,26 +489,16 @@ final as (
         context_counts.platform_count,
         daily.abroad_play_share,
         rhythm.inter_play_gap_cv,
-        -- Per distinct track, not per play: a fan replaying an album repeats its lengths, a script
-        -- cutting every play to a few lengths has fewer lengths than tracks.
-        least(daily.distinct_play_lengths / top_entities.distinct_tracks, 1.0) as distinct_play_length_share,
+        -- Per distinct track, not per play, and against the lengths that many tracks have by chance:
+        -- a fan replaying an album repeats its lengths, a script cutting every play to a few lengths
+        -- has fewer lengths than tracks, and past a hundred tracks people's lengths coincide.
+        {{ lengths_beyond_chance('daily.distinct_play_lengths', 'top_entities.distinct_tracks') }} as distinct_play_length_share,
         -- The same, for the rules, only among plays that count as streams: a script cuts its plays
         -- past the royalty threshold, while a listener's quick skips share a few lengths of seconds
-        -- whatever the track (a skipping day is the other engagement signals' evidence). Against the
-        -- lengths that many tracks have by chance, not one each: past a hundred tracks, people's
-        -- lengths coincide (var play_length_spread_seconds). No stream at all: nothing was cut.
+        -- whatever the track (a skipping day is the other engagement signals' evidence). No stream at
+        -- all: nothing was cut.
         coalesce(
-            round(
-                least(
-                    daily.distinct_streamed_play_lengths / nullif(
-                        {{ var('play_length_spread_seconds') }}
-                        * (1 - exp(-top_entities.distinct_streamed_tracks / {{ var('play_length_spread_seconds') }})),
-                        0
-                    ),
-                    1.0
-                ),
-                6
-            ),
+            {{ lengths_beyond_chance('daily.distinct_streamed_play_lengths', 'top_entities.distinct_streamed_tracks') }},
             1.0
         ) as distinct_stream_length_share,
         rhythm.overlapping_play_share,
