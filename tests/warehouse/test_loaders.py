@@ -378,6 +378,21 @@ def test_two_peoples_folders_become_two_users_and_ignored_files_are_listed(con):
     assert sources == {"alice/StreamingHistory_music_0.json", "bob/MyData/StreamingHistory0.json"}
 
 
+def test_many_peoples_ignored_files_are_summed_up_by_name(con, tmp_path):
+    for person in ["ann", "ben", "cy", "dee", "eve", "flo"]:
+        folder = tmp_path / "people" / person / "MyData"
+        folder.mkdir(parents=True)
+        shutil.copy(FIXTURES / "spotify_account" / "alice" / "StreamingHistory_music_0.json", folder)
+        (folder / "Userdata.json").write_text(json.dumps({"username": person, "country": "SE"}))
+        (folder / "StreamingHistory_podcast_0.json").write_text("[]")
+    (tmp_path / "people" / "ann" / "MyData" / "Identity.json").write_text(json.dumps({"displayName": "Ann"}))
+    report = load_files(con, tmp_path / "people")
+    assert len(report.files_ignored) == 13
+    files_line = report.summary_lines()[0]
+    assert "ignored (not listening history): 13 files: StreamingHistory_podcast_0.json (6), Userdata.json (6), Identity.json (1)" in files_line
+    assert "ann/MyData/Userdata.json" not in files_line
+
+
 def test_a_zip_export_reads_like_its_folder_and_ignores_non_history_files(con, tmp_path):
     report = load_files(con, _zip_export(tmp_path), options=LoadOptions(user_id="alice"))
     assert sorted(report.files_ignored) == ["MyData/Playlist1.json", "MyData/SearchQueries.json", "MyData/Userdata.json"]

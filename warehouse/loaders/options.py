@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from pathlib import PurePosixPath
 
 #: The ``timezone`` option that reads each user's zone off the countries of their plays.
 ZONE_FROM_COUNTRY = "from-country"
@@ -85,7 +87,7 @@ class LoadReport:
         """Lines a person can read, for printing after a load."""
         lines = [
             f"files read: {len(self.files_read)}"
-            + (f"; ignored (not listening history): {', '.join(self.files_ignored)}" if self.files_ignored else ""),
+            + (f"; ignored (not listening history): {summarize_ignored_files(self.files_ignored)}" if self.files_ignored else ""),
             f"rows read: {self.rows_read}",
             f"  loaded: {self.rows_loaded}",
             f"  duplicates (already loaded or repeated in the input): {self.rows_duplicate}",
@@ -119,3 +121,14 @@ class LoadReport:
         else:
             lines.append("no new events were loaded")
         return lines
+
+
+def summarize_ignored_files(files: list[str], shown: int = 5) -> str:
+    """The ignored files by name: a folder of a thousand people's exports ignores each one's
+    ``Userdata.json``, which reads as one line, not a thousand paths."""
+    if len(files) <= shown:
+        return ", ".join(files)
+    by_name = sorted(Counter(PurePosixPath(file).name for file in files).items(), key=lambda item: (-item[1], item[0]))
+    names = ", ".join(f"{name} ({count})" for name, count in by_name[:shown])
+    more = f" and {len(by_name) - shown} more names" if len(by_name) > shown else ""
+    return f"{len(files)} files: {names}{more}"

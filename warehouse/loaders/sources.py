@@ -29,6 +29,7 @@ from pathlib import Path
 
 from warehouse.contract import OPTIONAL_EVENT_COLUMNS, REQUIRED_EVENT_COLUMNS
 from warehouse.loaders.errors import LoadError
+from warehouse.loaders.options import summarize_ignored_files
 
 DATA_SUFFIXES = {".json", ".csv", ".tsv", ".parquet", ".pq"}
 # Folder names Spotify puts around the files of one person's export: not a person's name.
@@ -329,5 +330,5 @@ def discover(path: str | Path, tmp: Path, *, user_id: str | None, salt: str | No
         found_history = True
         yield InputFile(entry.path, "/".join(parts), kind, person, records, entry.label)
     if not found_history:
-        shown = f" (ignored: {', '.join(ignored)})" if ignored else ""
+        shown = f" (ignored: {summarize_ignored_files(ignored)})" if ignored else ""
         raise LoadError(f"{path}: no listening history found{shown}; {_EXPECTED}")
