@@ -237,12 +237,18 @@ def user_day_features(df: pd.DataFrame, v: dict) -> pd.DataFrame:
     pair_new_artist = (df["first_artist_id"] >= df["first_country"]).astype(float).where(recent_pair)
     daily["new_context_new_artist_share"] = pair_new_artist.groupby([df["user_id"], df["listen_date"]]).mean()
 
-    # unusual hours: hours of the day the user played nothing in during the previous N days
+    # unusual hours: hours of the day the user played nothing in during the baseline window (the N
+    # days before the gap of G days just before the day)
+    gap = pd.Timedelta(days=v["baseline_gap_days"])
     hours = df.groupby(["user_id", "local_hour", "listen_date"]).size().rename("plays").reset_index()
-    hours = hours.sort_values(["user_id", "local_hour", "listen_date"])
-    previous = hours.groupby(["user_id", "local_hour"])["listen_date"].shift()
-    window_start = hours["listen_date"] - pd.Timedelta(days=v["baseline_window_days"])
-    hours["unusual_plays"] = np.where(previous.isna() | (previous < window_start), hours["plays"], 0)
+    hours["window_end"] = (hours["listen_date"] - gap - pd.Timedelta(days=1)).astype(hours["listen_date"].dtype)
+    played = hours[["user_id", "local_hour", "listen_date"]].rename(columns={"listen_date": "previous"})
+    hours = pd.merge_asof(
+        hours.sort_values("window_end"), played.sort_values("previous"),
+        left_on="window_end", right_on="previous", by=["user_id", "local_hour"],
+    )
+    window_start = hours["listen_date"] - gap - pd.Timedelta(days=v["baseline_window_days"])
+    hours["unusual_plays"] = np.where(hours["previous"].isna() | (hours["previous"] < window_start), hours["plays"], 0)
     unusual = hours.groupby(["user_id", "listen_date"])[["unusual_plays", "plays"]].sum()
     daily["unusual_hour_share"] = unusual["unusual_plays"] / unusual["plays"]
 
@@ -257,21 +263,39 @@ def user_day_hours(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def user_day_baselines(features: pd.DataFrame, day_hours: pd.DataFrame, signals: list[dict], v: dict) -> pd.DataFrame:
-    """Cell 3: point-in-time rolling median and IQR/1.349 over the previous N days (user_day_baselines)."""
+    """Cell 3: point-in-time rolling median and IQR/1.349 over the N days before the gap of G days
+    just before each day (user_day_baselines)."""
     metrics = [s["metric"] for s in signals]
+    window, gap = f"{v['baseline_window_days']}D", pd.Timedelta(days=v["baseline_gap_days"])
     f = features.sort_values(["user_id", "listen_date"]).set_index("listen_date")
     f["one"] = 1.0
     scaled = [f"scaled_{m}" for m in metrics]
     for s in signals:  # spreads of log-scale signals are in log units
         f[f"scaled_{s['metric']}"] = _scale(s, f[s["metric"]])
-    roll = f.groupby("user_id")[metrics + scaled + ["one"]].rolling(
-        f"{v['baseline_window_days']}D", closed="left", min_periods=1
-    )
-    count = roll["one"].sum()
-    median = roll[metrics].median()
-    q75 = roll[scaled].quantile(0.75)
-    q25 = roll[scaled].quantile(0.25)
-    baselines = pd.DataFrame({"baseline_days": count.fillna(0).astype("int64")})
+    # Each day asks at its own date less the gap: a row without values, where a left-closed window ends.
+    asks = f[["user_id"]].assign(asked_for=f.index, one=0.0)
+    asks.index = asks.index - gap
+    rows = pd.concat([f[["user_id", *metrics, *scaled, "one"]], asks]).rename_axis("at").reset_index()
+    rows = rows.sort_values(["user_id", "at"], kind="stable").reset_index(drop=True)
+    roll = rows.set_index("at").groupby("user_id")[metrics + scaled + ["one"]].rolling(window, closed="left", min_periods=1)
+    asked = rows["asked_for"].notna().to_numpy()
+    index = pd.MultiIndex.from_arrays([rows["user_id"][asked], rows["asked_for"][asked]], names=["user_id", "listen_date"])
+
+    def at_asks(result: pd.DataFrame | pd.Series) -> pd.DataFrame | pd.Series:
+        # rows are sorted by user and date, so the groups' results come in the rows' order
+        picked = result[asked]
+        picked.index = index
+        return picked
+
+    count = at_asks(roll["one"].sum())
+    median = at_asks(roll[metrics].median())
+    q75 = at_asks(roll[scaled].quantile(0.75))
+    q25 = at_asks(roll[scaled].quantile(0.25))
+    history = f.groupby("user_id")["one"].rolling(window, closed="left", min_periods=1).sum()
+    baselines = pd.DataFrame({
+        "baseline_days": count.fillna(0).astype("int64"),
+        "history_days": history.reindex(index).fillna(0).astype("int64"),
+    })
     # The day's only session began the day before (within a session gap of the previous day's last play).
     days = f.reset_index()
     previous = days.groupby("user_id")[["listen_date", "last_play_ended_epoch_seconds"]].shift()
@@ -287,15 +311,15 @@ def user_day_baselines(features: pd.DataFrame, day_hours: pd.DataFrame, signals:
         baselines[f"spread_{m}"] = (q75[f"scaled_{m}"] - q25[f"scaled_{m}"]) / 1.349
     for s in signals:
         if s["light_day_quantile"]:
-            baselines[f"light_day_{s['metric']}"] = roll[s["metric"]].quantile(s["light_day_quantile"])
+            baselines[f"light_day_{s['metric']}"] = at_asks(roll[s["metric"]].quantile(s["light_day_quantile"]))
         if s["record_floor_var"]:  # the most on any baseline day
-            baselines[f"record_{s['metric']}"] = roll[s["metric"]].max()
+            baselines[f"record_{s['metric']}"] = at_asks(roll[s["metric"]].max())
     # A day not over in the data: the same statistics of the baseline days' plays before its observed hour.
     incomplete = features.loc[features["observed_until_hour"] < 24, ["user_id", "listen_date", "observed_until_hour"]]
     history = incomplete.merge(day_hours, on="user_id", suffixes=("", "_history"))
     history = history[
-        (history["listen_date_history"] < history["listen_date"])
-        & (history["listen_date_history"] >= history["listen_date"] - pd.Timedelta(days=v["baseline_window_days"]))
+        (history["listen_date_history"] < history["listen_date"] - gap)
+        & (history["listen_date_history"] >= history["listen_date"] - gap - pd.Timedelta(days=v["baseline_window_days"]))
     ]
     history["plays_before"] = history["play_count"].where(history["local_hour"] < history["observed_until_hour"], 0)
     per_day = history.groupby(["user_id", "listen_date", "listen_date_history"])["plays_before"].sum().groupby(level=[0, 1])
@@ -382,7 +406,7 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
         df[f"is_{m}_deviation"] = deviates
         families[s["family"]] |= df[f"is_{m}_deviation"]
     # "Never seen before" needs some history (a day), not a baseline.
-    country_hopping = (df["baseline_days"] >= 1) & (df["new_country_count"] >= v["min_new_countries"])
+    country_hopping = (df["history_days"] >= 1) & (df["new_country_count"] >= v["min_new_countries"])
     # Baseline days grow by at most one a day. Alone, the pair must have appeared on a day with a
     # baseline, and counts for new_context_alone_days; beside plays from another country (the owner
     # at home meanwhile), from a day with some history, for as long as it stays new.
@@ -391,10 +415,10 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
         (df["new_context_new_artist_share"] >= v["min_new_context_new_artist_share"])
         & (
             (
-                (df["baseline_days"] >= v["min_baseline_days"] + df["new_context_age_days"])
+                (df["history_days"] >= v["min_baseline_days"] + df["new_context_age_days"])
                 & (df["new_context_age_days"] < v["new_context_alone_days"])
             )
-            | ((df["baseline_days"] >= 1 + df["new_context_age_days"]) & (df["country_count"] >= 2))
+            | ((df["history_days"] >= 1 + df["new_context_age_days"]) & (df["country_count"] >= 2))
         )
     )
     # Overlapping plays on days at most a few days apart, one run held to the usual before its

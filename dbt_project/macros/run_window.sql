@@ -28,9 +28,9 @@
     {{ dbt.dateadd('day', 1, window_date('end_date')) }}
 {%- endmacro %}
 
-{# Local days whose baseline history the window needs: the baseline window before its first day. #}
+{# Local days whose baseline history the window needs: the baseline window (and its gap) before its first day. #}
 {% macro history_window_start() -%}
-    cast({{ dbt.dateadd('day', -(var('baseline_window_days') | int), listen_window_start()) }} as date)
+    cast({{ dbt.dateadd('day', -(var('baseline_window_days') | int + var('baseline_gap_days') | int), listen_window_start()) }} as date)
 {%- endmacro %}
 
 {# Rows of a model keyed by listen_date that the run recomputes. #}

@@ -7,8 +7,11 @@
 
 {#
   Each user's usual behaviour before each day: robust statistics over the user's active days in
-  [listen_date - baseline_window_days, listen_date). Only earlier days count, so a day's baseline
-  never changes when that day or any later day changes. Medians and interquartile ranges keep
+  [listen_date - baseline_window_days - baseline_gap_days, listen_date - baseline_gap_days): not the
+  days just before, so that an anomaly lasting a few days is held to the user's days before it, not
+  to its own first days. Only earlier days count, so a day's baseline never changes when that day or
+  any later day changes. baseline_days counts the days the statistics read; history_days the active
+  days of the baseline window just before the day (whether the account has any history at all). Medians and interquartile ranges keep
   one anomalous day from hiding the next one; the record (the most on any of those days) of the
   amounts that only go up tells a day far beyond anything the user did from a wide day-to-day swing.
   Grain: one row per user_id and listen_date of user_day_features.
@@ -24,7 +27,8 @@
 {%- set signals = deviation_signals() %}
 {%- set play_count_signal = signals | selectattr('metric', 'equalto', 'play_count') | first %}
 {%- set history_frame = 'over (partition by user_id order by day_number rows between '
-    ~ var('baseline_window_days') ~ ' preceding and 1 preceding)' %}
+    ~ (var('baseline_window_days') | int + var('baseline_gap_days') | int) ~ ' preceding and '
+    ~ (var('baseline_gap_days') | int + 1) ~ ' preceding)' %}
 
 with
 
@@ -87,6 +91,10 @@ windowed as (
         user_id,
         listen_date,
         count(listen_date) {{ history_frame }} as baseline_days,
+        count(listen_date) over (
+            partition by user_id order by day_number
+            rows between {{ var('baseline_window_days') }} preceding and 1 preceding
+        ) as history_days,
         -- The day's only session began the day before: its first play starts within a session gap
         -- of the previous day's last play (a calendar row, so an inactive day in between is null).
         coalesce(
@@ -119,6 +127,7 @@ baselines as (
         user_id,
         listen_date,
         baseline_days,
+        history_days,
         continues_previous_day_session,
         {%- for signal in signals %}
         {%- if signal.record_floor_var %}
@@ -170,8 +179,8 @@ history_plays_before_hour as (
     from incomplete_days
     inner join {{ ref('int_user_day_hours') }} as day_hours
         on incomplete_days.user_id = day_hours.user_id
-        and day_hours.listen_date >= {{ dbt.dateadd('day', -(var('baseline_window_days') | int), 'incomplete_days.listen_date') }}
-        and day_hours.listen_date < incomplete_days.listen_date
+        and day_hours.listen_date >= {{ dbt.dateadd('day', -(var('baseline_window_days') | int + var('baseline_gap_days') | int), 'incomplete_days.listen_date') }}
+        and day_hours.listen_date < {{ dbt.dateadd('day', -(var('baseline_gap_days') | int), 'incomplete_days.listen_date') }}
     where day_hours.listen_date >= {{ history_window_start() }}
         and day_hours.listen_date < {{ listen_window_end() }}
     group by incomplete_days.user_id, incomplete_days.listen_date, day_hours.listen_date

@@ -352,8 +352,8 @@ day_hours as (
 
 ),
 
--- Per user and local hour: on how many of the baseline window's earlier days the user played in
--- that hour. A window over the day number reads each row once (a range join would copy it).
+-- Per user and local hour: on how many of the baseline window's earlier days (before its gap, as the
+-- baselines) the user played in that hour. A window over the day number reads each row once (a range join would copy it).
 hour_history as (
 
     select
@@ -363,7 +363,7 @@ hour_history as (
         count(*) over (
             partition by user_id, local_hour
             order by {{ day_number('listen_date') }}
-            range between {{ var('baseline_window_days') }} preceding and 1 preceding
+            range between {{ var('baseline_window_days') | int + var('baseline_gap_days') | int }} preceding and {{ var('baseline_gap_days') | int + 1 }} preceding
         ) as history_days_with_plays
     from {{ ref('int_user_day_hours') }}
     where listen_date >= {{ history_window_start() }}

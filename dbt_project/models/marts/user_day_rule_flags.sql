@@ -82,7 +82,7 @@
     'engagement': '(is_new_artist_share_deviation and (is_skip_rate_deviation or coalesce(is_short_play_share_deviation and skip_rate >= short_play_share, false)) and not (is_distinct_stream_length_share_deviation or is_machine_timed or is_machine_cut))',
 } %}
 {#- "Never seen before" needs some history, not a baseline: on an account's first day every country is new. #}
-{%- set country_hopping = '(baseline_days >= 1 and new_country_count >= ' ~ var('min_new_countries') ~ ')' %}
+{%- set country_hopping = '(history_days >= 1 and new_country_count >= ' ~ var('min_new_countries') ~ ')' %}
 
 with
 
@@ -122,6 +122,7 @@ raw_deviations as (
     select
         features.*,
         baselines.baseline_days,
+        baselines.history_days,
         baselines.light_day_play_count,
         baselines.usual_play_count_so_far,
         baselines.light_day_play_count_so_far,
@@ -291,17 +292,18 @@ signals as (
                     -- new, is a trip (a car across a border beside the morning's plays at home).
                     new_context_new_artist_share >= {{ var('min_new_context_new_artist_share') }}
                     and (
-                        -- Baseline days grow by at most one a day, so this many today means the device
-                        -- and the country first appeared together on a day that had a baseline: a
-                        -- traveller's new phone abroad says little while the account is new.
+                        -- Days of history grow by at most one a day, so this many today means the
+                        -- device and the country first appeared together once the account had a
+                        -- week of history: a traveller's new phone abroad says little while the
+                        -- account is new.
                         (
-                            baseline_days >= {{ var('min_baseline_days') }} + new_context_age_days
+                            history_days >= {{ var('min_baseline_days') }} + new_context_age_days
                             and new_context_age_days < {{ var('new_context_alone_days') }}
                         )
                         -- Beside plays from another country the pair needs only some history before
                         -- it, as several new countries do: someone somewhere else while the owner
                         -- listens at home is no less an intrusion on an account's second day.
-                        or (baseline_days >= 1 + new_context_age_days and country_count >= 2)
+                        or (history_days >= 1 + new_context_age_days and country_count >= 2)
                     )
                 ),
             false
