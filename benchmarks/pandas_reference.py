@@ -407,9 +407,9 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
         families[s["family"]] |= df[f"is_{m}_deviation"]
     # "Never seen before" needs some history (a day), not a baseline.
     country_hopping = (df["history_days"] >= 1) & (df["new_country_count"] >= v["min_new_countries"])
-    # Baseline days grow by at most one a day. Alone, the pair must have appeared on a day with a
-    # baseline, and counts for new_context_alone_days; beside plays from another country (the owner
-    # at home meanwhile), from a day with some history, for as long as it stays new.
+    # Days of history grow by at most one a day. Alone, the pair must have appeared once the account
+    # had a week of history, and counts for new_context_alone_days; beside plays from another country
+    # (the owner at home meanwhile), from a day with some history, for as long as it stays new.
     # The pair counts only while it plays someone else's music (the owner's own is a trip).
     new_context = country_hopping | (
         (df["new_context_new_artist_share"] >= v["min_new_context_new_artist_share"])
