@@ -86,9 +86,13 @@ def _quote_path(path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
 
+#: How a CSV file is read, on its own or in a scan of several: every cell as text, checked afterwards.
+_CSV_OPTIONS = "all_varchar = true, header = true, auto_detect = true"
+
+
 def relation_sql(kind: str, path) -> str:
     if kind == "csv":
-        return f"read_csv({_quote_path(path)}, all_varchar = true, header = true, auto_detect = true)"
+        return f"read_csv({_quote_path(path)}, {_CSV_OPTIONS})"
     if kind == "parquet":
         return f"read_parquet({_quote_path(path)})"
     if kind in ("json", "json-canonical"):
@@ -211,10 +215,7 @@ def stage_canonical_csv_files(
         stage_canonical(con, files[0], user_id=user_id, salt=salt)
         return
     paths = "[" + ", ".join(_quote_path(file.path) for file in files) + "]"
-    relation = (
-        f"read_csv({paths}, all_varchar = true, header = true, auto_detect = true, "
-        f"filename = '{_FILE_PATH_COLUMN}')"
-    )
+    relation = f"read_csv({paths}, {_CSV_OPTIONS}, filename = '{_FILE_PATH_COLUMN}')"
     try:
         columns = _canonical_columns(con, relation, files[0].label or files[0].source, user_id)
         # Rows come file after file, each file's in order: a row's number in its file is its place
