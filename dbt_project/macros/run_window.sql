@@ -28,9 +28,14 @@
     {{ dbt.dateadd('day', 1, window_date('end_date')) }}
 {%- endmacro %}
 
-{# Local days whose baseline history the window needs: the baseline window (and its gap) before its first day. #}
+{# How many days before a day its baseline reaches back: the baseline window and the gap before the day. #}
+{% macro baseline_reach_days() -%}
+    {{ return(var('baseline_window_days') | int + var('baseline_gap_days') | int) }}
+{%- endmacro %}
+
+{# Local days whose baseline history the window needs: the baseline's reach before its first day. #}
 {% macro history_window_start() -%}
-    cast({{ dbt.dateadd('day', -(var('baseline_window_days') | int + var('baseline_gap_days') | int), listen_window_start()) }} as date)
+    cast({{ dbt.dateadd('day', -baseline_reach_days(), listen_window_start()) }} as date)
 {%- endmacro %}
 
 {# Rows of a model keyed by listen_date that the run recomputes. #}

@@ -27,7 +27,7 @@
 {%- set signals = deviation_signals() %}
 {%- set play_count_signal = signals | selectattr('metric', 'equalto', 'play_count') | first %}
 {%- set history_frame = 'over (partition by user_id order by day_number rows between '
-    ~ (var('baseline_window_days') | int + var('baseline_gap_days') | int) ~ ' preceding and '
+    ~ baseline_reach_days() ~ ' preceding and '
     ~ (var('baseline_gap_days') | int + 1) ~ ' preceding)' %}
 
 with
@@ -179,7 +179,7 @@ history_plays_before_hour as (
     from incomplete_days
     inner join {{ ref('int_user_day_hours') }} as day_hours
         on incomplete_days.user_id = day_hours.user_id
-        and day_hours.listen_date >= {{ dbt.dateadd('day', -(var('baseline_window_days') | int + var('baseline_gap_days') | int), 'incomplete_days.listen_date') }}
+        and day_hours.listen_date >= {{ dbt.dateadd('day', -baseline_reach_days(), 'incomplete_days.listen_date') }}
         and day_hours.listen_date < {{ dbt.dateadd('day', -(var('baseline_gap_days') | int), 'incomplete_days.listen_date') }}
     where day_hours.listen_date >= {{ history_window_start() }}
         and day_hours.listen_date < {{ listen_window_end() }}

@@ -363,7 +363,7 @@ hour_history as (
         count(*) over (
             partition by user_id, local_hour
             order by {{ day_number('listen_date') }}
-            range between {{ var('baseline_window_days') | int + var('baseline_gap_days') | int }} preceding and {{ var('baseline_gap_days') | int + 1 }} preceding
+            range between {{ baseline_reach_days() }} preceding and {{ var('baseline_gap_days') | int + 1 }} preceding
         ) as history_days_with_plays
     from {{ ref('int_user_day_hours') }}
     where listen_date >= {{ history_window_start() }}
