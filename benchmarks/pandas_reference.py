@@ -291,10 +291,10 @@ def user_day_baselines(features: pd.DataFrame, day_hours: pd.DataFrame, signals:
     median = at_asks(roll[metrics].median())
     q75 = at_asks(roll[scaled].quantile(0.75))
     q25 = at_asks(roll[scaled].quantile(0.25))
-    history = f.groupby("user_id")["one"].rolling(window, closed="left", min_periods=1).sum()
+    days_before = f.groupby("user_id")["one"].rolling(window, closed="left", min_periods=1).sum()
     baselines = pd.DataFrame({
         "baseline_days": count.fillna(0).astype("int64"),
-        "history_days": history.reindex(index).fillna(0).astype("int64"),
+        "history_days": days_before.reindex(index).fillna(0).astype("int64"),
     })
     # The day's only session began the day before (within a session gap of the previous day's last play).
     days = f.reset_index()
