@@ -147,7 +147,7 @@ def _validate_events(con: duckdb.DuckDBPyConnection, salt: str | None, now: date
         f"""
         create or replace temp table _ld_checked as
         with typed as (
-            select s.source_file, s."row_number", s.original_row, s.pre_reason, s.ts_is_end,
+            select s.source_file, s."row_number", s.pre_reason, s.ts_is_end,
                 nullif(trim(s.user_id), '') as raw_user,
                 coalesce(
                     nullif(trim(s.track_id), ''),
@@ -225,17 +225,26 @@ def _validate_events(con: duckdb.DuckDBPyConnection, salt: str | None, now: date
                 where reason is null and ms_played > 0
             )
             window same_play as (partition by user_id, track_id, ms_played order by played_at, source_file, "row_number")
+        ),
+        -- The same event id twice in the input: the records after the first repeat it. Numbered
+        -- over the ids and row positions alone, apart from the wide rows they are joined back to.
+        repeated_ids as (
+            select source_file, "row_number",
+                row_number() over (partition by event_id order by source_file, "row_number") > 1 as repeats_an_id
+            from ided
+            where reason is null
         )
         select ided.*,
             case
                 when reason is not null then 'quarantined'
-                when row_number() over (partition by ided.event_id order by source_file, "row_number") > 1 then 'duplicate'
+                when repeated_ids.repeats_an_id then 'duplicate'
                 when ex.event_id is not null then 'duplicate'
                 when repeated_records.repeats_a_record then 'duplicate'
                 else 'loaded'
             end as status
         from ided
         left join {existing} ex on ex.event_id = ided.event_id
+        left join repeated_ids using (source_file, "row_number")
         left join repeated_records using (source_file, "row_number")
         """,
         [now],
@@ -421,13 +430,17 @@ def _write(con: duckdb.DuckDBPyConnection, report: LoadReport) -> None:
             """
         )
         con.execute(
-            """
+            f"""
             insert into raw.quarantined_events
             select md5(concat_ws('|', ?, kind, source_file, "row_number")), ?, kind, source_file, "row_number",
                    reason, original_row, ?
             from (
-                select 'event' as kind, source_file, "row_number", reason, original_row
-                from _ld_checked where status = 'quarantined'
+                -- A row's original text stays in the staging table until here: carried through the
+                -- checks of 3.8 M plays, it made their sorts spill gigabytes to disk.
+                select 'event' as kind, checked.source_file, checked."row_number", checked.reason, staged.original_row
+                from _ld_checked as checked
+                inner join {STAGED_EVENTS} as staged using (source_file, "row_number")
+                where checked.status = 'quarantined'
                 union all
                 select 'user', source_file, "row_number", reason, original_row
                 from _ld_user_checked where reason is not null
