@@ -348,12 +348,14 @@ def _import_files(path: Path, source) -> tuple[date, date] | None:
     from warehouse.loaders import load_files
 
     _say(f"loading {source.events_path}")
+    started = time.perf_counter()
     with open_warehouse(path) as con:
         report = load_files(
             con, source.events_path, source.users_path or None, source.load_options(), on_file_read=_FileProgress()
         )
     for line in report.summary_lines():
         _say(f"  {line}")
+    _say(f"      done in {time.perf_counter() - started:.1f} s")
     if report.first_date is None:
         return None
     return report.first_date, report.last_date + timedelta(days=1)
