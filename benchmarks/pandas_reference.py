@@ -460,17 +460,19 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
     quiet = under_a_share_of(
         expected * (highest_usual / df["usual_play_count"].where(df["usual_play_count"] != 0)).clip(lower=1).fillna(1)
     )
+    under_light_day = df["play_count"] <= v["volume_collapse_light_day_share"] * expected_light_day * day_play_ratio
     volume_collapse = (
         near_silent
-        & (df["play_count"] <= v["volume_collapse_light_day_share"] * expected_light_day * day_play_ratio)
+        & under_light_day
         & (df["play_count_z"] <= -v["deviation_z_threshold"])  # far outside the user's own spread
     ).fillna(False)
     # Near silent on this many days in a row or more (a few days without any play between two of them
     # do not break it; from its first near-silent day, quiet days go on with it), each under the
-    # light-day share of the light day before the silence began.
+    # light-day share of the light day before the silence began. It begins on a near-silent day under
+    # its own light day's share.
     played = (
         df[["user_id", "listen_date", "play_count"]]
-        .assign(near_silent=near_silent, quiet=quiet)
+        .assign(quiet=quiet, begins_silence=near_silent & under_light_day)
         .sort_values(["user_id", "listen_date"])
     )
     by_user = played.groupby("user_id")
@@ -480,7 +482,7 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
         & ((played["listen_date"] - by_user["listen_date"].shift()).dt.days <= 1 + v["max_silent_gap_days"])
     )
     run = (~goes_on).astype(int).groupby(played["user_id"]).cumsum()
-    has_begun = played["near_silent"].astype(int).groupby([played["user_id"], run]).cummax().astype(bool)
+    has_begun = played["begins_silence"].astype(int).groupby([played["user_id"], run]).cummax().astype(bool)
     silent = played[played["quiet"] & has_begun]
     silent_run = [silent["user_id"], run[silent.index]]
     run_light_day = expected_light_day[silent.index].groupby(silent_run).transform("first")

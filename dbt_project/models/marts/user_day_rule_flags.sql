@@ -349,7 +349,8 @@ signals as (
 ),
 
 -- A heavy listener's account near silent day after day: the account changed, not the listener's
--- day (an illness, a busy day passes). A run begins with a near-silent day and goes on over quiet
+-- day (an illness, a busy day passes). A run begins with a near-silent day under var
+-- volume_collapse_light_day_share of its light day and goes on over quiet
 -- days (near silent against the highest usual of the baseline window before the day: within days
 -- the silence's own days lower the usual, and may not excuse it) and over days without any play, up
 -- to var max_silent_gap_days of them at a time (a longer absence is a holiday or a phone left behind);
@@ -452,10 +453,21 @@ silences as (
                     first_value(began) over silent_run as run_began,
                     first_value(light_day_before) over silent_run as run_light_day
                 from (
-                    -- A silence begins with a near-silent day; the quiet days before it in the run are not its own.
+                    -- A silence begins with a near-silent day under its light day's share; the quiet days
+                    -- before it in the run are not its own. A drop that begins in the middle of a day leaves
+                    -- that day near silent but over the share: begun there, the silence would be over on its
+                    -- first day.
                     select
                         *,
-                        max(case when is_near_silent then 1 else 0 end) over (
+                        max(
+                            case
+                                when is_from_last_run and is_near_silent then 1
+                                when is_near_silent
+                                    and play_count <= {{ var('volume_collapse_light_day_share') }} * light_day_before * day_play_count_ratio
+                                    then 1
+                                else 0
+                            end
+                        ) over (
                             partition by user_id, silent_run_number order by listen_date
                             rows between unbounded preceding and current row
                         ) as has_begun
