@@ -321,7 +321,7 @@ signals as (
         ) as is_machine_cut,
         coalesce(
             is_near_silent
-                and play_count <= {{ var('volume_collapse_light_day_share') }} * expected_light_day_play_count * day_play_count_ratio
+                and is_under_light_day
                 -- Far outside the user's own day-to-day spread (a deviation, but without the minimum
                 -- change, which a listener of 20 plays cannot lose): a listener whose days swing
                 -- widely has near-silent days of their own.
@@ -341,8 +341,12 @@ signals as (
                     -- So does a day whose only plays are the tail of the previous night's session.
                     and continues_previous_day_session is not true,
                 false
-            ) as {{ name }}{{ ',' if not loop.last }}
+            ) as {{ name }},
             {%- endfor %}
+            coalesce(
+                play_count <= {{ var('volume_collapse_light_day_share') }} * expected_light_day_play_count * day_play_count_ratio,
+                false
+            ) as is_under_light_day
         from deviations
     ) as near_silence
 
@@ -369,7 +373,10 @@ played_days as (
     select
         user_id,
         listen_date,
-        is_near_silent,
+        -- A silence begins with a near-silent day under its light day's share. A drop that begins in
+        -- the middle of a day leaves that day near silent but over the share: begun there, the
+        -- silence would be over on its first day.
+        is_near_silent and is_under_light_day as begins_silence,
         is_quiet,
         listen_date as began,
         expected_light_day_play_count as light_day_before,
@@ -383,7 +390,7 @@ played_days as (
     select
         user_id,
         listen_date,
-        near_silent_since is not null as is_near_silent,
+        near_silent_since is not null as begins_silence,
         near_silent_since is not null as is_quiet,
         near_silent_since as began,
         light_day_play_count_before_silence as light_day_before,
@@ -453,21 +460,10 @@ silences as (
                     first_value(began) over silent_run as run_began,
                     first_value(light_day_before) over silent_run as run_light_day
                 from (
-                    -- A silence begins with a near-silent day under its light day's share; the quiet days
-                    -- before it in the run are not its own. A drop that begins in the middle of a day leaves
-                    -- that day near silent but over the share: begun there, the silence would be over on its
-                    -- first day.
+                    -- The quiet days before a silence began in the run are not its own.
                     select
                         *,
-                        max(
-                            case
-                                when is_from_last_run and is_near_silent then 1
-                                when is_near_silent
-                                    and play_count <= {{ var('volume_collapse_light_day_share') }} * light_day_before * day_play_count_ratio
-                                    then 1
-                                else 0
-                            end
-                        ) over (
+                        max(case when begins_silence then 1 else 0 end) over (
                             partition by user_id, silent_run_number order by listen_date
                             rows between unbounded preceding and current row
                         ) as has_begun
