@@ -157,6 +157,11 @@ def _say(message: str) -> None:
     print(message, flush=True)
 
 
+def _say_done(started: float) -> None:
+    """The line that ends a step (the load, each stage): how long it took since ``started``."""
+    _say(f"      done in {time.perf_counter() - started:.1f} s")
+
+
 class _FileProgress:
     """Says how many files have been read, at most every PROGRESS_SECONDS: a folder of thousands of
     files takes minutes to read, and the load's report comes only at its end."""
@@ -268,7 +273,7 @@ def run_pipeline(path: Path, source, *, verbose: bool) -> bool:
                 instance=instance,
                 tags=tags,
             )
-        _say(f"      done in {time.perf_counter() - stage_started:.1f} s")
+        _say_done(stage_started)
     return True
 
 
@@ -355,7 +360,7 @@ def _import_files(path: Path, source) -> tuple[date, date] | None:
         )
     for line in report.summary_lines():
         _say(f"  {line}")
-    _say(f"      done in {time.perf_counter() - started:.1f} s")
+    _say_done(started)
     if report.first_date is None:
         return None
     return report.first_date, report.last_date + timedelta(days=1)
