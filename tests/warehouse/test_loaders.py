@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import gzip
 import json
 import shutil
 import zipfile
@@ -421,6 +423,86 @@ def test_format_is_detected_from_content_on_a_renamed_file(con, tmp_path):
     assert load_files(con, parquet_renamed).rows_loaded == 3
 
 
+CANONICAL_SOURCES = ("events.csv", "bad_rows.csv")
+
+
+def _canonical_rows_as_json(tmp_path: Path, layout: str) -> Path:
+    """The canonical CSV fixtures rewritten as JSON: numbers where a cell is one (so a key's values
+    mix types: ``ms_played`` is ``lots`` on one row), an IP address on every row, a service's
+    ``session_id`` besides, and ``skipped`` left out where the cell is blank."""
+    folder = tmp_path / layout.replace(" ", "_")
+    folder.mkdir()
+    for source in CANONICAL_SOURCES:
+        with open(FIXTURES / "canonical" / source, newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        records = []
+        for row in rows:
+            record = {key: int(value) if value.lstrip("-").isdigit() else value for key, value in row.items()}
+            if record.get("skipped") == "":
+                del record["skipped"]
+            records.append({**record, "ip_addr": "198.51.100.23", "session_id": "s1"})
+        if layout == "JSON array":
+            (folder / source.replace(".csv", ".json")).write_text(json.dumps(records))
+            continue
+        lines = "".join(json.dumps(record) + "\n" for record in records).encode()
+        if layout == "JSON Lines":
+            (folder / source.replace(".csv", ".jsonl")).write_bytes(lines)
+        else:  # gzip-compressed, under a name that does not say so
+            (folder / source.replace(".csv", ".part")).write_bytes(gzip.compress(lines))
+    return folder
+
+
+def _gzip_csv(tmp_path: Path, layout: str) -> Path:
+    folder = tmp_path / "gzip_csv"
+    folder.mkdir()
+    (folder / "events.csv.gz").write_bytes(gzip.compress((FIXTURES / "canonical" / "events.csv").read_bytes()))
+    (folder / "bad_rows.dat").write_bytes(gzip.compress((FIXTURES / "canonical" / "bad_rows.csv").read_bytes()))
+    return folder
+
+
+@pytest.mark.parametrize(
+    "make, layout",
+    [
+        pytest.param(_gzip_csv, "", id="gzip CSV, one file renamed"),
+        pytest.param(_canonical_rows_as_json, "JSON array", id="a JSON array"),
+        pytest.param(_canonical_rows_as_json, "JSON Lines", id="JSON Lines"),
+        pytest.param(_canonical_rows_as_json, "gzip JSON Lines", id="gzip JSON Lines, renamed"),
+    ],
+)
+def test_canonical_rows_load_alike_from_csv_json_json_lines_and_gzip(con, tmp_path, make, layout):
+    csv_folder = tmp_path / "csv"
+    csv_folder.mkdir()
+    for source in CANONICAL_SOURCES:
+        shutil.copy(FIXTURES / "canonical" / source, csv_folder)
+    reference = connect(tmp_path / "from_csv.duckdb")
+    expected = load_files(reference, csv_folder, USERS)
+    report = load_files(con, make(tmp_path, layout), USERS)
+    events = "select * exclude (source), split_part(source, '.', 1) from raw.listening_events order by event_id"
+    quarantined = (
+        "select split_part(source_file, '.', 1), row_number, reason from raw.quarantined_events "
+        "where row_kind = 'event' order by all"
+    )
+    assert con.execute(events).fetchall() == reference.execute(events).fetchall()
+    assert con.execute(quarantined).fetchall() == reference.execute(quarantined).fetchall()
+    assert (report.rows_read, report.rows_duplicate) == (expected.rows_read, expected.rows_duplicate)
+    reference.close()
+    assert "198.51.100.23" not in _all_text(con)
+
+
+def test_a_spotify_history_in_json_lines_loads_and_keeps_a_damaged_line(con, tmp_path):
+    records = json.loads((FIXTURES / "spotify_extended" / "endsong_0.json").read_text())
+    folder = tmp_path / "alice"
+    folder.mkdir()
+    lines = "".join(json.dumps(record) + "\n" for record in records) + '{"ts": "2023-01-06T10:00:00Z", "ms_pl\n'
+    (folder / "endsong_0.jsonl.gz").write_bytes(gzip.compress(lines.encode()))
+    report = load_files(con, folder)
+    assert (report.rows_read, report.rows_loaded) == (len(records) + 1, len(records))
+    [(source, row, text)] = _quarantine(con, staging.MALFORMED_ROW)
+    assert (source, row) == ("endsong_0.jsonl.gz", len(records) + 1)
+    assert '"ms_pl' in text
+    assert con.execute("select distinct user_id from raw.listening_events").fetchall() == [("alice",)]
+
+
 def test_a_csv_with_extra_and_missing_optional_columns_loads(con):
     report = load_files(con, FIXTURES / "canonical" / "extra_and_missing_columns.csv")
     assert (report.rows_loaded, report.rows_quarantined) == (1, 1)
@@ -483,6 +565,22 @@ FILE_ERRORS = [
         lambda tmp: FIXTURES / "spotify_account" / "alice" / "Userdata.json",
         "not listening history",
         id="a JSON file that is not listening history",
+    ),
+    pytest.param(
+        lambda tmp: _write_bytes(
+            tmp,
+            "plays.jsonl",
+            b'{"user_id": "a", "played_at": "2024-01-01T00:00:00Z", "ms_played": 1, "track_id": "t"}\n{"user_id": "a", "pla\n',
+        ),
+        "cannot be read",
+        id="canonical JSON Lines with a damaged line",
+    ),
+    pytest.param(
+        lambda tmp: _write_bytes(
+            tmp, "plays.csv.gz", gzip.compress((FIXTURES / "canonical" / "events.csv").read_bytes() * 200)[:-600]
+        ),
+        "cannot be read",
+        id="a truncated gzip file",
     ),
     pytest.param(lambda tmp: tmp / "missing-folder", "no such file or folder", id="a path that does not exist"),
 ]

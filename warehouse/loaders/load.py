@@ -64,11 +64,11 @@ def _users_kind(path: Path, source: str) -> str:
         raise LoadError(f"{source}: the file is empty; expected {USERS_EXPECTED}")
     if sniffed == "parquet":
         return "parquet"
-    if sniffed == "json":
-        return "json"
+    if sniffed in ("json", "jsonl"):
+        return sniffed
     if sniffed == "text":
         return "csv"
-    raise LoadError(f"{source}: not a CSV or Parquet file; expected {USERS_EXPECTED}")
+    raise LoadError(f"{source}: not a CSV, JSON or Parquet file; expected {USERS_EXPECTED}")
 
 
 def _validate_users(con: duckdb.DuckDBPyConnection, zones: set[str], salt: str | None) -> None:

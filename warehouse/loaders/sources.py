@@ -5,11 +5,14 @@ Formats are detected from the bytes, never from the name alone:
 
 * ``PAR1`` magic: Parquet (canonical events);
 * ``PK`` magic: a zip archive, read like a folder;
-* ``[``/``{`` first: JSON. An array of objects with ``endTime``/``msPlayed`` is a Spotify
+* ``[``/``{`` first: JSON, or JSON Lines (one object per line) when the first line is a whole
+  object and the next line starts another. Records with ``endTime``/``msPlayed`` are a Spotify
   account-data export, with ``ts``/``ms_played`` a Spotify extended streaming history, with
   ``played_at`` canonical events. Other JSON (Userdata.json, SearchQueries.json, playlists) is
   ignored inside a folder and reported as ignored;
-* other text: CSV (canonical events), when its header names a canonical column.
+* other text: CSV (canonical events), when its header names a canonical column;
+* gzip magic: any of the text formats above, compressed (a service's dump is often ``.csv.gz`` or
+  ``.jsonl.gz``), told apart by the decompressed bytes.
 
 Inside a folder, files that are clearly something else (a PDF read-me, images) are ignored and
 reported; a file that claims a data format by its name (``.json``, ``.csv``, ``.parquet``) but
@@ -19,6 +22,7 @@ cannot be read as one is an error, and so is any unusable file given directly.
 from __future__ import annotations
 
 import glob as globlib
+import gzip
 import hashlib
 import json
 import os
@@ -31,7 +35,8 @@ from warehouse.contract import OPTIONAL_EVENT_COLUMNS, REQUIRED_EVENT_COLUMNS
 from warehouse.loaders.errors import LoadError
 from warehouse.loaders.options import summarize_ignored_files
 
-DATA_SUFFIXES = {".json", ".csv", ".tsv", ".parquet", ".pq"}
+DATA_SUFFIXES = {".json", ".jsonl", ".ndjson", ".csv", ".tsv", ".parquet", ".pq"}
+GZIP_MAGIC = b"\x1f\x8b"
 # Folder names Spotify puts around the files of one person's export: not a person's name.
 GENERIC_EXPORT_FOLDERS = {
     "mydata",
@@ -52,7 +57,7 @@ class InputFile:
 
     path: Path  # where the bytes are (inside a temporary folder for zip members)
     source: str  # name written to the warehouse: relative to the given path
-    kind: str  # csv | parquet | json-canonical | spotify-account | spotify-extended | ignored
+    kind: str  # csv | parquet | json-canonical | jsonl-canonical | spotify-account | spotify-extended | ignored
     person: str | None = None  # raw user id of a Spotify export file
     records: list | None = field(default=None, repr=False)  # parsed JSON of a Spotify file
     label: str = ""  # the file as the user would find it, for error messages
@@ -132,19 +137,41 @@ def _expand_zip(
     return _walk(target, parts, root_name, tmp, counter, label)
 
 
-def _sniff_bytes(path: Path) -> str:
-    """zip | parquet | json | text | binary | empty, from the first bytes."""
+def is_gzip(path: Path) -> bool:
     with open(path, "rb") as handle:
-        head = handle.read(4096)
+        return handle.read(2) == GZIP_MAGIC
+
+
+def open_bytes(path: Path):
+    """The file's bytes, decompressed when it is gzip."""
+    return gzip.open(path, "rb") if is_gzip(path) else open(path, "rb")
+
+
+def read_bytes(path: Path) -> bytes:
+    with open_bytes(path) as handle:
+        return handle.read()
+
+
+def _sniff_bytes(path: Path) -> str:
+    """zip | parquet | json | jsonl | text | binary | empty, from the first (decompressed) bytes."""
+    compressed = is_gzip(path)
+    try:
+        with open_bytes(path) as handle:
+            head = handle.read(4096)
+            first_line = head.split(b"\n", 1)[0] if b"\n" in head else head + handle.readline(2**20)
+    except (OSError, EOFError):  # gzip's own errors (a damaged or truncated stream) are OSErrors
+        return "binary"
     if not head:
         return "empty"
     if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
-        return "zip"
+        return "binary" if compressed else "zip"
     if head.startswith(b"PAR1"):
-        return "parquet"
+        return "binary" if compressed else "parquet"
     stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if not stripped:
         return "empty"
+    if stripped[:1] == b"{" and _is_json_lines(first_line, head):
+        return "jsonl"
     if stripped[:1] in (b"[", b"{"):
         return "json"
     if b"\x00" in head:
@@ -157,9 +184,22 @@ def _sniff_bytes(path: Path) -> str:
     return "text"
 
 
+def _is_json_lines(first_line: bytes, head: bytes) -> bool:
+    """Whether the first line is a whole JSON object and the next line, if any, starts another.
+
+    A pretty-printed object (``{`` alone on its first line) is JSON, not JSON Lines.
+    """
+    try:
+        json.loads(first_line.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    rest = head[len(first_line) :].lstrip(b" \t\r\n")
+    return not rest or rest[:1] == b"{"
+
+
 def header_line(path: Path) -> str:
-    """The first line of a text file (up to 64 KiB), without a byte-order mark."""
-    with open(path, "rb") as handle:
+    """The first line of a text file (up to 64 KiB, decompressed), without a byte-order mark."""
+    with open_bytes(path) as handle:
         return handle.readline(65536).decode("utf-8", errors="replace").lstrip("\ufeff")
 
 
@@ -190,7 +230,8 @@ def _json_kind(records: object) -> str:
 
 
 _EXPECTED = (
-    "expected canonical events (CSV/Parquet with user_id, played_at, ms_played, track_id), "
+    "expected canonical events (CSV, Parquet, JSON or JSON Lines, each text format also gzip-compressed, "
+    "with user_id, played_at, ms_played, track_id), "
     "a Spotify account-data export (StreamingHistory*.json) or a Spotify extended streaming "
     "history (Streaming_History_Audio_*.json / endsong_*.json)"
 )
@@ -204,7 +245,9 @@ def _classify(entry: _Entry) -> tuple[str, list | None]:
     """Return (kind, records) or ('ignored', None); raise LoadError for unusable data files."""
     path = entry.path
     name = entry.label or _display(entry)
-    claims_data = entry.direct or path.suffix.lower() in DATA_SUFFIXES
+    suffixes = [suffix.lower() for suffix in path.suffixes]
+    claimed = suffixes[-2:-1] if suffixes[-1:] == [".gz"] else suffixes[-1:]
+    claims_data = entry.direct or bool(set(claimed) & DATA_SUFFIXES)
     sniffed = _sniff_bytes(path)
     if sniffed == "empty":
         if claims_data:
@@ -212,9 +255,11 @@ def _classify(entry: _Entry) -> tuple[str, list | None]:
         return "ignored", None
     if sniffed == "parquet":
         return "parquet", None
+    if sniffed == "jsonl":
+        return _classify_json_lines(entry, name)
     if sniffed == "json":
         try:
-            records = json.loads(path.read_bytes().decode("utf-8-sig"))
+            records = json.loads(read_bytes(path).decode("utf-8-sig"))
         except UnicodeDecodeError:
             raise LoadError(f"{name}: not UTF-8 text, cannot be read as JSON; {_EXPECTED}") from None
         except json.JSONDecodeError as error:
@@ -243,6 +288,39 @@ def _classify(entry: _Entry) -> tuple[str, list | None]:
     if claims_data:
         raise LoadError(f"{name}: not a JSON, CSV or Parquet file; {_EXPECTED}")
     return "ignored", None
+
+
+#: Lines of a JSON Lines file whose keys tell what it holds.
+JSON_LINES_SAMPLE = 200
+
+
+def _classify_json_lines(entry: _Entry, name: str) -> tuple[str, list | None]:
+    """Canonical events are read by DuckDB; a Spotify export's lines are parsed here, a line that is
+    not JSON kept as its text (quarantined as a malformed row, never dropped)."""
+    sample = []
+    with open_bytes(entry.path) as handle:
+        for line in handle:
+            if line.strip():
+                sample.append(_json_line(line))
+            if len(sample) == JSON_LINES_SAMPLE:
+                break
+    kind = _json_kind(sample)
+    if kind == "json-canonical":
+        return "jsonl-canonical", None
+    if kind in SPOTIFY_KINDS:
+        with open_bytes(entry.path) as handle:
+            return kind, [_json_line(line) for line in handle if line.strip()]
+    if entry.direct:
+        raise LoadError(f"{name}: JSON Lines, but not listening history; {_EXPECTED}")
+    return "ignored", None
+
+
+def _json_line(line: bytes) -> object:
+    text = line.decode("utf-8-sig", errors="replace").rstrip("\r\n")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
 
 
 def resolve_paths(path: str | Path, tmp: Path) -> list[_Entry]:

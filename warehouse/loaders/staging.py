@@ -17,7 +17,7 @@ import duckdb
 import pyarrow as pa
 
 from warehouse.loaders.errors import LoadError
-from warehouse.loaders.sources import InputFile, header_line, pseudonym_sql
+from warehouse.loaders.sources import InputFile, header_line, is_gzip, pseudonym_sql
 
 STAGED_EVENTS = "_ld_events"
 STAGED_USERS = "_ld_users"
@@ -89,14 +89,33 @@ def _quote_path(path) -> str:
 #: How a CSV file is read, on its own or in a scan of several: every cell as text, checked afterwards.
 _CSV_OPTIONS = "all_varchar = true, header = true, auto_detect = true"
 
+#: How each canonical JSON layout is read by DuckDB.
+_JSON_FORMATS = {
+    "json": "array",
+    "jsonl": "newline_delimited",
+    "json-canonical": "array",
+    "jsonl-canonical": "newline_delimited",
+}
 
-def relation_sql(kind: str, path) -> str:
+
+def _compression(path) -> str:
+    # Said outright: DuckDB would go by the name alone (".gz"), and a renamed file must read too.
+    return "gzip" if is_gzip(path) else "none"
+
+
+def relation_sql(con: duckdb.DuckDBPyConnection, kind: str, path, label: str, what: str) -> str:
+    """The SQL relation that reads one file of canonical rows (events or users)."""
     if kind == "csv":
-        return f"read_csv({_quote_path(path)}, {_CSV_OPTIONS})"
+        return f"read_csv({_quote_path(path)}, {_CSV_OPTIONS}, compression = '{_compression(path)}')"
     if kind == "parquet":
         return f"read_parquet({_quote_path(path)})"
-    if kind in ("json", "json-canonical"):
-        return f"read_json({_quote_path(path)}, format = 'array')"
+    if kind in _JSON_FORMATS:
+        sampled = f"read_json({_quote_path(path)}, format = '{_JSON_FORMATS[kind]}', compression = '{_compression(path)}')"
+        # Every value as text, checked afterwards as CSV's cells are: a key whose values mix types
+        # (an id that is a number on some rows) would otherwise read as JSON, strings in quotes.
+        keys = [name for name, _ in describe(con, sampled, label, what).values()]
+        as_text = ", ".join("'" + key.replace("'", "''") + "': 'VARCHAR'" for key in keys)
+        return sampled.removesuffix(")") + f", columns = {{{as_text}}})"
     raise ValueError(kind)
 
 
@@ -178,17 +197,18 @@ def _canonical_columns(con: duckdb.DuckDBPyConnection, relation: str, label: str
 
 
 class CsvScan:
-    """CSV files that come one after the other with the same header line, staged in one scan."""
+    """CSV files that come one after the other with the same header line (and compression), staged in one scan."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, *, user_id: str | None, salt: str | None) -> None:
         self.con, self.user_id, self.salt = con, user_id, salt
         self.files: list[InputFile] = []
-        self.header, self.bytes = "", 0
+        self.header: tuple[str, bool] | None = None
+        self.bytes = 0
 
     def add(self, file: InputFile) -> list[InputFile]:
         """Add ``file`` to the scan. Where it cannot join the files before it (another header line,
         or no room left), those are staged first; returns the files staged (often none)."""
-        header, size = header_line(file.path), file.path.stat().st_size
+        header, size = (header_line(file.path), is_gzip(file.path)), file.path.stat().st_size
         fits = len(self.files) < CSV_FILES_PER_SCAN and self.bytes + size <= CSV_BYTES_PER_SCAN and header == self.header
         staged = [] if fits else self.stage()
         self.files.append(file)
@@ -215,7 +235,8 @@ def stage_canonical_csv_files(
         stage_canonical(con, files[0], user_id=user_id, salt=salt)
         return
     paths = "[" + ", ".join(_quote_path(file.path) for file in files) + "]"
-    relation = f"read_csv({paths}, {_CSV_OPTIONS}, filename = '{_FILE_PATH_COLUMN}')"
+    compression = _compression(files[0].path)
+    relation = f"read_csv({paths}, {_CSV_OPTIONS}, compression = '{compression}', filename = '{_FILE_PATH_COLUMN}')"
     try:
         columns = _canonical_columns(con, relation, files[0].label or files[0].source, user_id)
         # Rows come file after file, each file's in order: a row's number in its file is its place
@@ -236,8 +257,8 @@ def stage_canonical_csv_files(
 
 
 def stage_canonical(con: duckdb.DuckDBPyConnection, file: InputFile, *, user_id: str | None, salt: str | None) -> None:
-    relation = relation_sql(file.kind, file.path)
     label = file.label or file.source
+    relation = relation_sql(con, file.kind, file.path, label, CANONICAL_EXPECTED)
     columns = _canonical_columns(con, relation, label, user_id)
     sql = _canonical_insert_sql(columns, relation, "?", 'row_number() over ()', user_id, salt)
     try:
@@ -278,12 +299,12 @@ def _canonical_insert_sql(
     """
 
 
-USERS_EXPECTED = "a users file (CSV/Parquet) with columns user_id and timezone (an IANA zone name)"
+USERS_EXPECTED = "a users file (CSV, Parquet, JSON or JSON Lines) with columns user_id and timezone (an IANA zone name)"
 
 
 def stage_users(con: duckdb.DuckDBPyConnection, kind: str, path, source: str, salt: str | None) -> None:
-    relation = relation_sql(kind, path)
     label = str(path)
+    relation = relation_sql(con, kind, path, label, USERS_EXPECTED)
     columns = describe(con, relation, label, USERS_EXPECTED)
     for alias in ("time_zone", "tz"):
         if "timezone" not in columns and alias in columns:
