@@ -504,7 +504,7 @@ def build_parser() -> argparse.ArgumentParser:
 def prepare_manifest(env: dict) -> None:
     """``dbt parse`` once, so that the stages can load the dbt assets."""
     completed = subprocess.run(
-        [sys.executable, "-c", "from orchestration.dbt import prepare_manifest; prepare_manifest()"],
+        [sys.executable, "-c", "from orchestration.manifest import prepare_manifest; prepare_manifest()"],
         cwd=ROOT, env=env, capture_output=True, text=True,
     )
     if completed.returncode != 0:

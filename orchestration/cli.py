@@ -20,6 +20,7 @@ from typing import Sequence
 
 import duckdb
 
+from orchestration.manifest import ManifestParse, prepare_manifest
 from warehouse.connection import WarehouseError, open_warehouse, require_warehouse
 from warehouse.paths import REPOSITORY_ROOT, use_warehouse, warehouse_path
 from warehouse.reports import run_summary
@@ -187,8 +188,9 @@ def _root_cause(error: BaseException) -> BaseException:
 def command_run(arguments: argparse.Namespace) -> int:
     path = use_warehouse(arguments.warehouse or warehouse_path())
     started = time.perf_counter()
-    if not run_pipeline(path, _source(arguments), verbose=arguments.verbose):
-        return 0
+    with ManifestParse() as parse:
+        if not run_pipeline(path, _source(arguments), parse, verbose=arguments.verbose):
+            return 0
     with open_warehouse(path, read_only=True) as con:
         summary = run_summary(con)
     _say(f"\nfinished in {time.perf_counter() - started:.0f} s")
@@ -217,22 +219,16 @@ def _source(arguments: argparse.Namespace):
     )
 
 
-def run_pipeline(path: Path, source, *, verbose: bool) -> bool:
-    """Materialise the whole graph into ``path`` from ``source``; False when files held nothing new."""
+def run_pipeline(path: Path, source, parse: ManifestParse, *, verbose: bool) -> bool:
+    """Materialise the whole graph into ``path`` from ``source``; False when files held nothing new.
+
+    ``parse`` is the ``dbt parse`` started for this run: files load and libraries import meanwhile.
+    """
     # Fail fast, before Dagster starts, when another process holds the file.
     with open_warehouse(path):
         pass
 
-    import dagster as dg
-
-    from orchestration.dbt import prepare_manifest
-    from orchestration.partitions import partition_range_tags, plan_range_runs_once
-
     _say(f"warehouse: {path}")
-    prepare_manifest()
-    from orchestration import assets, definitions
-    from orchestration.resources import WarehouseResource
-
     if source.uses_files:
         window = _import_files(path, source)
         if window is None:
@@ -244,6 +240,16 @@ def run_pipeline(path: Path, source, *, verbose: bool) -> bool:
         start, end = config.start_date, config.start_date + timedelta(days=config.n_days)
         profile = "" if source.profile == "default" else f", profile {source.profile}"
         _say(f"simulating {config.n_users:,} users over {config.n_days} days from {start} (seed {config.seed}{profile})")
+    # The assets' libraries, imported while dbt parses; the assets themselves need its manifest.
+    import dagster as dg
+    import dagster_dbt  # noqa: F401
+    import ml.evaluation  # noqa: F401
+    import ml.pipeline  # noqa: F401
+
+    parse.wait()
+    from orchestration import assets, definitions
+    from orchestration.partitions import partition_range_tags, plan_range_runs_once
+    from orchestration.resources import WarehouseResource
 
     note = long_range_note((end - start).days, runs_kept=bool(os.environ.get("DAGSTER_HOME")))
     if note is not None:
@@ -305,7 +311,8 @@ def command_evaluate(arguments: argparse.Namespace) -> int:
         for seed in arguments.seeds:
             arguments.seed = seed
             path = use_warehouse(Path(workdir) / f"seed-{seed}.duckdb")
-            run_pipeline(path, _source(arguments), verbose=arguments.verbose)
+            with ManifestParse() as parse:
+                run_pipeline(path, _source(arguments), parse, verbose=arguments.verbose)
             with open_warehouse(path) as con:
                 evaluation = evaluate_warehouse(con)
             if evaluation is None:
@@ -434,8 +441,6 @@ def command_export(arguments: argparse.Namespace) -> int:
 
 def command_ui(arguments: argparse.Namespace) -> int:
     path = use_warehouse(arguments.warehouse or warehouse_path())
-    from orchestration.dbt import prepare_manifest
-
     prepare_manifest()
     # dagster dev's code server prepares the dbt project with the `dbt` found on PATH.
     bin_directory = str(Path(sys.executable).parent)

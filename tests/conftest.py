@@ -31,6 +31,6 @@ def warehouse_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture(scope="session")
 def dbt_manifest() -> Path:
     """``dbt parse`` once per session: the dbt assets cannot be defined without the manifest."""
-    from orchestration.dbt import prepare_manifest
+    from orchestration.manifest import prepare_manifest
 
     return prepare_manifest()
