@@ -740,18 +740,33 @@ def _write_csv(path: Path, header: str, rows: list[str]) -> None:
     path.write_text("\n".join([header, *rows]) + "\n")
 
 
+def _write_json_lines(path: Path, header: str, rows: list[str]) -> None:
+    """The same rows as gzip-compressed JSON Lines, each cell a string."""
+    path = path.with_suffix(".jsonl.gz")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    keys = header.split(",")
+    lines = [json.dumps(dict(zip(keys, row.split(",")))) for row in rows]
+    path.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
+
+
 @pytest.mark.parametrize("files_per_scan", [500, 1], ids=["one scan", "a scan per file"])
-def test_csv_files_read_in_one_scan_keep_each_rows_place_in_its_own_file(con, tmp_path, monkeypatch, files_per_scan):
-    monkeypatch.setattr(staging, "CSV_FILES_PER_SCAN", files_per_scan)
+@pytest.mark.parametrize("write, suffix", [(_write_csv, ".csv"), (_write_json_lines, ".jsonl.gz")], ids=["CSV", "JSON Lines"])
+def test_files_read_in_one_scan_keep_each_rows_place_in_its_own_file(
+    con, tmp_path, monkeypatch, files_per_scan, write, suffix
+):
+    monkeypatch.setattr(staging, "FILES_PER_SCAN", files_per_scan)
     header = "user_id,played_at,ms_played,track_id"
     play = "alice,2024-04-02T10:0{}:00Z,120000,trk_{}"
     folder = tmp_path / "events"
-    _write_csv(folder / "a.csv", header, [play.format(i, f"a{i}") for i in range(4)])
-    _write_csv(folder / "b.csv", header, [play.format(5, "b0"), "alice,2024-04-02T10:06:00Z,abc,trk_b1", play.format(7, "b2")])
-    _write_csv(folder / "c.csv", "track_id,user_id,played_at,ms_played", ["trk_c0,alice,2024-04-02T11:00:00Z,oops"])
+    write(folder / "a.csv", header, [play.format(i, f"a{i}") for i in range(4)])
+    write(folder / "b.csv", header, [play.format(5, "b0"), "alice,2024-04-02T10:06:00Z,abc,trk_b1", play.format(7, "b2")])
+    write(folder / "c.csv", "track_id,user_id,played_at,ms_played,platform", ["trk_c0,alice,2024-04-02T11:00:00Z,oops,web"])
     report = load_files(con, folder, USERS)
-    assert [(source, number) for source, number, _ in _quarantine(con, "unparsable ms_played")] == [("b.csv", 2), ("c.csv", 1)]
-    assert report.rows_loaded == 6 and report.files_read == ["a.csv", "b.csv", "c.csv"]
+    assert [(source, number) for source, number, _ in _quarantine(con, "unparsable ms_played")] == [
+        ("b" + suffix, 2),
+        ("c" + suffix, 1),
+    ]
+    assert report.rows_loaded == 6 and report.files_read == ["a" + suffix, "b" + suffix, "c" + suffix]
     original = json.loads(_quarantine(con, "unparsable ms_played")[0][2])
     assert original == {"user_id": "alice", "played_at": "2024-04-02T10:06:00Z", "ms_played": "abc", "track_id": "trk_b1"}
 
@@ -764,4 +779,17 @@ def test_a_csv_file_that_cannot_be_read_is_named_though_read_in_a_scan_with_othe
     with pytest.raises(LoadError, match="b.csv") as error:
         load_files(con, folder, USERS)
     assert "a.csv" not in str(error.value)
+    assert _counts(con)["raw.listening_events"] in (-1, 0), "nothing is loaded"
+
+
+def test_a_damaged_json_lines_file_is_named_though_read_in_a_scan_with_others(con, tmp_path):
+    header = "user_id,played_at,ms_played,track_id"
+    folder = tmp_path / "events"
+    _write_json_lines(folder / "a", header, ["alice,2024-04-02T10:00:00Z,120000,trk_a"])
+    _write_json_lines(folder / "b", header, ["alice,2024-04-02T10:05:00Z,120000,trk_b"])
+    damaged = folder / "b.jsonl.gz"
+    damaged.write_bytes(gzip.compress(gzip.decompress(damaged.read_bytes()) + b'{"user_id": "alice", "pla\n'))
+    with pytest.raises(LoadError, match="b.jsonl.gz") as error:
+        load_files(con, folder, USERS)
+    assert "a.jsonl.gz" not in str(error.value)
     assert _counts(con)["raw.listening_events"] in (-1, 0), "nothing is loaded"

@@ -19,9 +19,10 @@ from warehouse.loaders.errors import LoadError
 from warehouse.loaders.options import ZONE_FROM_COUNTRY, LoadOptions, LoadReport
 from warehouse.loaders.staging import (
     STAGED_EVENTS,
+    SCANNED_KINDS,
     STAGED_USERS,
     USERS_EXPECTED,
-    CsvScan,
+    CanonicalScan,
     create_staging,
     drop_staging,
     stage_canonical,
@@ -288,12 +289,12 @@ def load_files(
     with tempfile.TemporaryDirectory(prefix="listening-load-") as tmp:
         try:
             create_staging(con)
-            scan = CsvScan(con, user_id=options.user_id, salt=salt)
+            scan = CanonicalScan(con, user_id=options.user_id, salt=salt)
             for file in sources.discover(events_path, Path(tmp), user_id=options.user_id, salt=salt):
                 if file.kind == "ignored":
                     report.files_ignored.append(file.source)
                     continue
-                if file.kind == "csv":
+                if file.kind in SCANNED_KINDS:
                     _count_read(report, scan.add(file), on_file_read)
                     continue
                 _count_read(report, scan.stage(), on_file_read)

@@ -61,6 +61,7 @@ class InputFile:
     person: str | None = None  # raw user id of a Spotify export file
     records: list | None = field(default=None, repr=False)  # parsed JSON of a Spotify file
     label: str = ""  # the file as the user would find it, for error messages
+    keys: tuple[str, ...] | None = None  # the keys of a canonical JSON file's records, sorted
 
 
 @dataclass
@@ -241,8 +242,12 @@ def _display(entry: _Entry) -> str:
     return "/".join(entry.parts)
 
 
-def _classify(entry: _Entry) -> tuple[str, list | None]:
-    """Return (kind, records) or ('ignored', None); raise LoadError for unusable data files."""
+def _record_keys(records: list) -> tuple[str, ...]:
+    return tuple(sorted(set().union(*(record for record in records if isinstance(record, dict)))))
+
+
+def _classify(entry: _Entry) -> tuple[str, list | None, tuple[str, ...] | None]:
+    """Return (kind, Spotify records, canonical JSON keys); raise LoadError for unusable data files."""
     path = entry.path
     name = entry.label or _display(entry)
     suffixes = [suffix.lower() for suffix in path.suffixes]
@@ -252,9 +257,9 @@ def _classify(entry: _Entry) -> tuple[str, list | None]:
     if sniffed == "empty":
         if claims_data:
             raise LoadError(f"{name}: the file is empty; {_EXPECTED}")
-        return "ignored", None
+        return "ignored", None, None
     if sniffed == "parquet":
-        return "parquet", None
+        return "parquet", None, None
     if sniffed == "jsonl":
         return _classify_json_lines(entry, name)
     if sniffed == "json":
@@ -269,34 +274,35 @@ def _classify(entry: _Entry) -> tuple[str, list | None]:
             ) from None
         kind = _json_kind(records)
         if kind in SPOTIFY_KINDS:
-            return kind, records
+            return kind, records, None
         if kind == "json-canonical":
-            return kind, None
+            return kind, None, _record_keys(records)
         if kind == "empty-list":
             if entry.direct:
                 raise LoadError(f"{name}: the JSON array is empty, there are no plays in it; {_EXPECTED}")
-            return "ignored", None
+            return "ignored", None, None
         if entry.direct:
             raise LoadError(f"{name}: JSON, but not listening history; {_EXPECTED}")
-        return "ignored", None
+        return "ignored", None, None
     if sniffed == "text":
         if _header_columns(path) & CANONICAL_COLUMNS:
-            return "csv", None
+            return "csv", None, None
         if claims_data:
             raise LoadError(f"{name}: none of the expected columns in its header; {_EXPECTED}")
-        return "ignored", None
+        return "ignored", None, None
     if claims_data:
         raise LoadError(f"{name}: not a JSON, CSV or Parquet file; {_EXPECTED}")
-    return "ignored", None
+    return "ignored", None, None
 
 
 #: Lines of a JSON Lines file whose keys tell what it holds.
 JSON_LINES_SAMPLE = 200
 
 
-def _classify_json_lines(entry: _Entry, name: str) -> tuple[str, list | None]:
-    """Canonical events are read by DuckDB; a Spotify export's lines are parsed here, a line that is
-    not JSON kept as its text (quarantined as a malformed row, never dropped)."""
+def _classify_json_lines(entry: _Entry, name: str) -> tuple[str, list | None, tuple[str, ...] | None]:
+    """Canonical events are read by DuckDB (the keys of the first lines are its columns); a Spotify
+    export's lines are parsed here, a line that is not JSON kept as its text (quarantined as a
+    malformed row, never dropped)."""
     sample = []
     with open_bytes(entry.path) as handle:
         for line in handle:
@@ -306,13 +312,13 @@ def _classify_json_lines(entry: _Entry, name: str) -> tuple[str, list | None]:
                 break
     kind = _json_kind(sample)
     if kind == "json-canonical":
-        return "jsonl-canonical", None
+        return "jsonl-canonical", None, _record_keys(sample)
     if kind in SPOTIFY_KINDS:
         with open_bytes(entry.path) as handle:
-            return kind, [_json_line(line) for line in handle if line.strip()]
+            return kind, [_json_line(line) for line in handle if line.strip()], None
     if entry.direct:
         raise LoadError(f"{name}: JSON Lines, but not listening history; {_EXPECTED}")
-    return "ignored", None
+    return "ignored", None, None
 
 
 def _json_line(line: bytes) -> object:
@@ -376,7 +382,7 @@ def discover(path: str | Path, tmp: Path, *, user_id: str | None, salt: str | No
     people_from_folders: set[str] = set()
     found_history = False
     for entry in resolve_paths(path, tmp):
-        kind, records = _classify(entry)
+        kind, records, keys = _classify(entry)
         if kind == "ignored":
             ignored.append(_display(entry))
             yield InputFile(entry.path, _display(entry), kind, label=entry.label)
@@ -406,7 +412,7 @@ def discover(path: str | Path, tmp: Path, *, user_id: str | None, salt: str | No
             else:
                 person = user_id if user_id is not None else entry.root_name
         found_history = True
-        yield InputFile(entry.path, "/".join(parts), kind, person, records, entry.label)
+        yield InputFile(entry.path, "/".join(parts), kind, person, records, entry.label, keys)
     if not found_history:
         shown = f" (ignored: {summarize_ignored_files(ignored)})" if ignored else ""
         raise LoadError(f"{path}: no listening history found{shown}; {_EXPECTED}")

@@ -103,20 +103,31 @@ def _compression(path) -> str:
     return "gzip" if is_gzip(path) else "none"
 
 
-def relation_sql(con: duckdb.DuckDBPyConnection, kind: str, path, label: str, what: str) -> str:
-    """The SQL relation that reads one file of canonical rows (events or users)."""
+def _read_sql(kind: str, paths: list, keys: tuple[str, ...] | None, options: str = "") -> str:
+    """The DuckDB table function that reads ``paths``, one format, one compression."""
+    listed = _quote_path(paths[0]) if len(paths) == 1 else "[" + ", ".join(map(_quote_path, paths)) + "]"
+    compression = f"compression = '{_compression(paths[0])}'"
     if kind == "csv":
-        return f"read_csv({_quote_path(path)}, {_CSV_OPTIONS}, compression = '{_compression(path)}')"
+        return f"read_csv({listed}, {_CSV_OPTIONS}, {compression}{options})"
     if kind == "parquet":
-        return f"read_parquet({_quote_path(path)})"
-    if kind in _JSON_FORMATS:
+        return f"read_parquet({listed}{options})"
+    # Every value as text, checked afterwards as CSV's cells are: a key whose values mix types
+    # (an id that is a number on some rows) would otherwise read as JSON, strings in quotes.
+    as_text = ", ".join("'" + key.replace("'", "''") + "': 'VARCHAR'" for key in keys or ())
+    return f"read_json({listed}, format = '{_JSON_FORMATS[kind]}', {compression}, columns = {{{as_text}}}{options})"
+
+
+def relation_sql(con: duckdb.DuckDBPyConnection, kind: str, path, label: str, what: str, keys=None) -> str:
+    """The SQL relation that reads one file of canonical rows (events or users).
+
+    A JSON file's ``keys`` come from its classification; a users file's are sampled by DuckDB.
+    """
+    if kind in _JSON_FORMATS and keys is None:
         sampled = f"read_json({_quote_path(path)}, format = '{_JSON_FORMATS[kind]}', compression = '{_compression(path)}')"
-        # Every value as text, checked afterwards as CSV's cells are: a key whose values mix types
-        # (an id that is a number on some rows) would otherwise read as JSON, strings in quotes.
-        keys = [name for name, _ in describe(con, sampled, label, what).values()]
-        as_text = ", ".join("'" + key.replace("'", "''") + "': 'VARCHAR'" for key in keys)
-        return sampled.removesuffix(")") + f", columns = {{{as_text}}})"
-    raise ValueError(kind)
+        keys = tuple(name for name, _ in describe(con, sampled, label, what).values())
+    if kind not in ("csv", "parquet", *_JSON_FORMATS):
+        raise ValueError(kind)
+    return _read_sql(kind, [path], keys)
 
 
 def describe(con: duckdb.DuckDBPyConnection, relation: str, source: str, what: str) -> dict[str, tuple[str, str]]:
@@ -171,16 +182,19 @@ CANONICAL_EXPECTED = (
 )
 
 
-#: Columns a read of several CSV files adds: each row's file, and its place in the scan and in its file.
+#: Columns a read of several files adds: each row's file, and its place in the scan and in its file.
 _FILE_PATH_COLUMN = "__listening_source_path"
 _SCAN_ROW_COLUMN = "__listening_scan_row"
 _FILE_ROW_COLUMN = "__listening_file_row"
 
-#: CSV files read in one scan at most, and their bytes: a folder of thousands of small files (one per
+#: Files read in one scan at most, and their bytes: a folder of thousands of small files (one per
 #: user and month) spent 40 ms a file on sniffing and planning when each was read on its own, while
 #: big files gain nothing from sharing a scan that numbers all their rows at once.
-CSV_FILES_PER_SCAN = 500
-CSV_BYTES_PER_SCAN = 256 * 2**20
+FILES_PER_SCAN = 500
+BYTES_PER_SCAN = 256 * 2**20
+
+#: The canonical kinds that share a scan with the files before them when they read alike.
+SCANNED_KINDS = ("csv", "json-canonical", "jsonl-canonical")
 
 
 def _canonical_columns(con: duckdb.DuckDBPyConnection, relation: str, label: str, user_id: str | None) -> dict:
@@ -196,37 +210,40 @@ def _canonical_columns(con: duckdb.DuckDBPyConnection, relation: str, label: str
     return columns
 
 
-class CsvScan:
-    """CSV files that come one after the other with the same header line (and compression), staged in one scan."""
+class CanonicalScan:
+    """Canonical files that come one after the other and read alike, staged in one scan: CSV files
+    with the same header line, or JSON files whose records have the same keys; and the same
+    compression."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, *, user_id: str | None, salt: str | None) -> None:
         self.con, self.user_id, self.salt = con, user_id, salt
         self.files: list[InputFile] = []
-        self.header: tuple[str, bool] | None = None
+        self.layout: tuple | None = None
         self.bytes = 0
 
     def add(self, file: InputFile) -> list[InputFile]:
-        """Add ``file`` to the scan. Where it cannot join the files before it (another header line,
-        or no room left), those are staged first; returns the files staged (often none)."""
-        header, size = (header_line(file.path), is_gzip(file.path)), file.path.stat().st_size
-        fits = len(self.files) < CSV_FILES_PER_SCAN and self.bytes + size <= CSV_BYTES_PER_SCAN and header == self.header
+        """Add ``file`` to the scan. Where it cannot join the files before it (another layout, or no
+        room left), those are staged first; returns the files staged (often none)."""
+        columns = header_line(file.path) if file.kind == "csv" else file.keys
+        layout, size = (file.kind, columns, is_gzip(file.path)), file.path.stat().st_size
+        fits = len(self.files) < FILES_PER_SCAN and self.bytes + size <= BYTES_PER_SCAN and layout == self.layout
         staged = [] if fits else self.stage()
         self.files.append(file)
-        self.header, self.bytes = header, self.bytes + size
+        self.layout, self.bytes = layout, self.bytes + size
         return staged
 
     def stage(self) -> list[InputFile]:
         """Stage the scan's files (none is fine); returns them, and the scan starts afresh."""
         files, self.files, self.bytes = self.files, [], 0
         if files:
-            stage_canonical_csv_files(self.con, files, user_id=self.user_id, salt=self.salt)
+            stage_canonical_files(self.con, files, user_id=self.user_id, salt=self.salt)
         return files
 
 
-def stage_canonical_csv_files(
+def stage_canonical_files(
     con: duckdb.DuckDBPyConnection, files: list[InputFile], *, user_id: str | None, salt: str | None
 ) -> None:
-    """Stage CSV files that share their header line in one scan, each row numbered within its own file.
+    """Stage files that read alike in one scan, each row numbered within its own file.
 
     Where the scan fails (a file that reads differently from the first), each file is staged on
     its own, so that the error names the file.
@@ -234,9 +251,9 @@ def stage_canonical_csv_files(
     if len(files) == 1:
         stage_canonical(con, files[0], user_id=user_id, salt=salt)
         return
-    paths = "[" + ", ".join(_quote_path(file.path) for file in files) + "]"
-    compression = _compression(files[0].path)
-    relation = f"read_csv({paths}, {_CSV_OPTIONS}, compression = '{compression}', filename = '{_FILE_PATH_COLUMN}')"
+    relation = _read_sql(
+        files[0].kind, [file.path for file in files], files[0].keys, f", filename = '{_FILE_PATH_COLUMN}'"
+    )
     try:
         columns = _canonical_columns(con, relation, files[0].label or files[0].source, user_id)
         # Rows come file after file, each file's in order: a row's number in its file is its place
@@ -258,7 +275,7 @@ def stage_canonical_csv_files(
 
 def stage_canonical(con: duckdb.DuckDBPyConnection, file: InputFile, *, user_id: str | None, salt: str | None) -> None:
     label = file.label or file.source
-    relation = relation_sql(con, file.kind, file.path, label, CANONICAL_EXPECTED)
+    relation = relation_sql(con, file.kind, file.path, label, CANONICAL_EXPECTED, file.keys)
     columns = _canonical_columns(con, relation, label, user_id)
     sql = _canonical_insert_sql(columns, relation, "?", 'row_number() over ()', user_id, salt)
     try:
