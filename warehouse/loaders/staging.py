@@ -2,8 +2,9 @@
 
 The staging table keeps the original row (as JSON text, private keys dropped) next to the
 fields of the canonical event as text; :mod:`warehouse.loaders.load` then parses and checks
-all rows in one SQL pass. Canonical CSV/Parquet is staged by DuckDB in SQL (vectorised); a
-Spotify export is parsed with Python's json, a file at a time, and staged through Arrow.
+all rows in one SQL pass. Canonical CSV, Parquet, JSON and JSON Lines are staged by DuckDB in SQL
+(vectorised; CSV and JSON files of one layout in one scan); a Spotify export is parsed with Python's json, a file
+at a time, and staged through Arrow.
 """
 
 from __future__ import annotations
@@ -104,17 +105,22 @@ def _compression(path) -> str:
 
 
 def _read_sql(kind: str, paths: list, keys: tuple[str, ...] | None, options: str = "") -> str:
-    """The DuckDB table function that reads ``paths``, one format, one compression."""
+    """The DuckDB table function that reads ``paths``, one format, one compression; a JSON file's
+    ``keys`` are read as text (None: DuckDB samples the file for its keys and types)."""
     listed = _quote_path(paths[0]) if len(paths) == 1 else "[" + ", ".join(map(_quote_path, paths)) + "]"
     compression = f"compression = '{_compression(paths[0])}'"
     if kind == "csv":
         return f"read_csv({listed}, {_CSV_OPTIONS}, {compression}{options})"
     if kind == "parquet":
         return f"read_parquet({listed}{options})"
-    # Every value as text, checked afterwards as CSV's cells are: a key whose values mix types
-    # (an id that is a number on some rows) would otherwise read as JSON, strings in quotes.
-    as_text = ", ".join("'" + key.replace("'", "''") + "': 'VARCHAR'" for key in keys or ())
-    return f"read_json({listed}, format = '{_JSON_FORMATS[kind]}', {compression}, columns = {{{as_text}}}{options})"
+    if kind not in _JSON_FORMATS:
+        raise ValueError(kind)
+    if keys is not None:
+        # Every value as text, checked afterwards as CSV's cells are: a key whose values mix types
+        # (an id that is a number on some rows) would otherwise read as JSON, strings in quotes.
+        as_text = ", ".join("'" + key.replace("'", "''") + "': 'VARCHAR'" for key in keys)
+        options = f", columns = {{{as_text}}}{options}"
+    return f"read_json({listed}, format = '{_JSON_FORMATS[kind]}', {compression}{options})"
 
 
 def relation_sql(con: duckdb.DuckDBPyConnection, kind: str, path, label: str, what: str, keys=None) -> str:
@@ -123,10 +129,7 @@ def relation_sql(con: duckdb.DuckDBPyConnection, kind: str, path, label: str, wh
     A JSON file's ``keys`` come from its classification; a users file's are sampled by DuckDB.
     """
     if kind in _JSON_FORMATS and keys is None:
-        sampled = f"read_json({_quote_path(path)}, format = '{_JSON_FORMATS[kind]}', compression = '{_compression(path)}')"
-        keys = tuple(name for name, _ in describe(con, sampled, label, what).values())
-    if kind not in ("csv", "parquet", *_JSON_FORMATS):
-        raise ValueError(kind)
+        keys = tuple(name for name, _ in describe(con, _read_sql(kind, [path], None), label, what).values())
     return _read_sql(kind, [path], keys)
 
 
