@@ -489,6 +489,13 @@ def test_canonical_rows_load_alike_from_csv_json_json_lines_and_gzip(con, tmp_pa
     assert "198.51.100.23" not in _all_text(con)
 
 
+def test_a_json_lines_file_of_one_play_loads_it(con, tmp_path):
+    play = {"user_id": "alice", "played_at": "2024-04-02T12:00:00+02:00", "ms_played": 120000, "track_id": "trk_a"}
+    single = _write_bytes(tmp_path, "part-0.jsonl", json.dumps(play).encode())
+    assert load_files(con, single, USERS).rows_loaded == 1
+    assert con.execute("select played_at from raw.listening_events").fetchone()[0] == datetime(2024, 4, 2, 10, 0)
+
+
 def test_a_spotify_history_in_json_lines_loads_and_keeps_a_damaged_line(con, tmp_path):
     records = json.loads((FIXTURES / "spotify_extended" / "endsong_0.json").read_text())
     folder = tmp_path / "alice"
@@ -565,6 +572,11 @@ FILE_ERRORS = [
         lambda tmp: FIXTURES / "spotify_account" / "alice" / "Userdata.json",
         "not listening history",
         id="a JSON file that is not listening history",
+    ),
+    pytest.param(
+        lambda tmp: _write_bytes(tmp, "Userdata.json", b'{"username": "alice", "country": "DE"}'),
+        "JSON, but not listening history",
+        id="a JSON object on one line that is not plays",
     ),
     pytest.param(
         lambda tmp: _write_bytes(

@@ -317,7 +317,7 @@ def _classify_json_lines(entry: _Entry, name: str) -> tuple[str, list | None, tu
         with open_bytes(entry.path) as handle:
             return kind, [_json_line(line) for line in handle if line.strip()], None
     if entry.direct:
-        raise LoadError(f"{name}: JSON Lines, but not listening history; {_EXPECTED}")
+        raise LoadError(f"{name}: JSON, but not listening history; {_EXPECTED}")
     return "ignored", None, None
 
 
