@@ -6,6 +6,7 @@ import csv
 import gzip
 import json
 import shutil
+import tarfile
 import zipfile
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -402,6 +403,38 @@ def test_a_zip_export_reads_like_its_folder_and_ignores_non_history_files(con, t
     assert con.execute("select distinct user_id from raw.listening_events").fetchall() == [("alice",)]
     assert report.assumed_timezones == {"alice": "UTC"}
     assert any("time zone assumed: UTC" in line for line in report.summary_lines())
+
+
+def test_tar_archives_read_like_their_folders(con, tmp_path):
+    """A .tar.gz of people's folders is those people; a .tgz of one person's files is the person."""
+    reference = connect(tmp_path / "from_folders.duckdb")
+    load_files(reference, FIXTURES / "people")
+    events = "select user_id, played_at, ms_played, track_id from raw.listening_events order by all"
+    people = tmp_path / "people.tar.gz"
+    with tarfile.open(people, "w:gz") as archive:
+        archive.add(FIXTURES / "people", arcname=".")
+    load_files(con, people)
+    assert con.execute(events).fetchall() == reference.execute(events).fetchall()
+    reference.close()
+    one_person = tmp_path / "carol.tgz"
+    with tarfile.open(one_person, "w:gz") as archive:
+        archive.add(FIXTURES / "people" / "alice" / "StreamingHistory_music_0.json", arcname="StreamingHistory_music_0.json")
+    assert load_files(con, one_person).rows_loaded > 0
+    assert ("carol",) in con.execute("select distinct user_id from raw.listening_events").fetchall()
+
+
+def test_a_tar_member_outside_its_folder_or_a_link_is_not_extracted(con, tmp_path):
+    archive_path = tmp_path / "export" / "dump.tar"
+    archive_path.parent.mkdir()
+    with tarfile.open(archive_path, "w") as archive:
+        archive.add(FIXTURES / "canonical" / "events.csv", arcname="events.csv")
+        archive.add(FIXTURES / "canonical" / "events.csv", arcname="../escaped.csv")
+        link = tarfile.TarInfo("linked.csv")
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        archive.addfile(link)
+    report = load_files(con, archive_path.parent, USERS)
+    assert report.files_read == ["dump.tar/events.csv"]
+    assert not (tmp_path / "escaped.csv").exists()
 
 
 def test_the_export_folder_name_is_the_user_id_by_default(con):

@@ -1,10 +1,12 @@
 """Finding the input files and telling their format from their content.
 
-A path may be a file, a folder (walked recursively), a glob, or a ``.zip`` (read like a folder).
+A path may be a file, a folder (walked recursively), a glob, or an archive (a ``.zip``, a ``.tar``,
+``.tar.gz`` or ``.tgz``), read like a folder.
 Formats are detected from the bytes, never from the name alone:
 
 * ``PAR1`` magic: Parquet (canonical events);
-* ``PK`` magic: a zip archive, read like a folder;
+* ``PK`` magic: a zip archive, read like a folder; a tar archive (``ustar`` at byte 257, compressed
+  or not) too;
 * ``[``/``{`` first: JSON, or JSON Lines (one object per line) when the first line is a whole
   object and the next line starts another. Records with ``endTime``/``msPlayed`` are a Spotify
   account-data export, with ``ts``/``ms_played`` a Spotify extended streaming history, with
@@ -26,6 +28,9 @@ import gzip
 import hashlib
 import json
 import os
+import re
+import shutil
+import tarfile
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -37,6 +42,7 @@ from warehouse.loaders.options import summarize_ignored_files
 
 DATA_SUFFIXES = {".json", ".jsonl", ".ndjson", ".csv", ".tsv", ".parquet", ".pq"}
 GZIP_MAGIC = b"\x1f\x8b"
+ARCHIVES = ("zip", "tar")
 # Folder names Spotify puts around the files of one person's export: not a person's name.
 GENERIC_EXPORT_FOLDERS = {
     "mydata",
@@ -55,7 +61,7 @@ SPOTIFY_KINDS = ("spotify-account", "spotify-extended")
 class InputFile:
     """One readable input file."""
 
-    path: Path  # where the bytes are (inside a temporary folder for zip members)
+    path: Path  # where the bytes are (inside a temporary folder for archive members)
     source: str  # name written to the warehouse: relative to the given path
     kind: str  # csv | parquet | json-canonical | jsonl-canonical | spotify-account | spotify-extended | ignored
     person: str | None = None  # raw user id of a Spotify export file
@@ -118,24 +124,53 @@ def _walk(
             path = Path(dirpath) / name
             parts = prefix + rel_dir + (name,)
             label = os.path.join(label_root, *rel_dir, name)
-            if _sniff_bytes(path) == "zip":
-                entries.extend(_expand_zip(path, parts, root_name, tmp, counter, label))
+            if _sniff_bytes(path) in ARCHIVES:
+                entries.extend(_expand_archive(path, parts, root_name, tmp, counter, label))
             else:
                 entries.append(_Entry(path, parts, False, root_name, label))
     return entries
 
 
-def _expand_zip(
+def _expand_archive(
     path: Path, parts: tuple[str, ...], root_name: str, tmp: Path, counter: list[int], label: str
 ) -> list[_Entry]:
     counter[0] += 1
-    target = tmp / f"zip{counter[0]}"
+    target = tmp / f"archive{counter[0]}"
+    kind = _sniff_bytes(path)
     try:
-        with zipfile.ZipFile(path) as archive:
-            archive.extractall(target)
-    except (zipfile.BadZipFile, OSError, RuntimeError) as error:
-        raise LoadError(f"{label}: cannot read this zip archive ({error}); expected a zip of a Spotify export") from None
+        if kind == "zip":
+            with zipfile.ZipFile(path) as archive:
+                archive.extractall(target)
+        else:
+            with tarfile.open(path) as archive:
+                _extract_tar_files(archive, target)
+    except (zipfile.BadZipFile, tarfile.TarError, OSError, RuntimeError) as error:
+        raise LoadError(
+            f"{label}: cannot read this {kind} archive ({error}); expected an archive of listening history files"
+        ) from None
     return _walk(target, parts, root_name, tmp, counter, label)
+
+
+def _extract_tar_files(archive: tarfile.TarFile, target: Path) -> None:
+    """The archive's regular files under ``target``; links, devices and paths that would land
+    outside it are left out (they are not listening history)."""
+    for member in archive.getmembers():
+        name = Path(member.name)
+        if not member.isfile() or name.is_absolute() or ".." in name.parts:
+            continue
+        destination = target / name
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        with archive.extractfile(member) as source, open(destination, "wb") as sink:
+            shutil.copyfileobj(source, sink)
+
+
+#: What an archive's name ends with: a folder named after it is the name without it.
+_ARCHIVE_SUFFIX = re.compile(r"\.(zip|tar|tar\.gz|tgz)$", re.IGNORECASE)
+
+
+def archive_stem(name: str) -> str:
+    """A file or folder name without its archive suffix (``alice.tar.gz`` -> ``alice``)."""
+    return _ARCHIVE_SUFFIX.sub("", name)
 
 
 def is_gzip(path: Path) -> bool:
@@ -154,7 +189,7 @@ def read_bytes(path: Path) -> bytes:
 
 
 def _sniff_bytes(path: Path) -> str:
-    """zip | parquet | json | jsonl | text | binary | empty, from the first (decompressed) bytes."""
+    """zip | tar | parquet | json | jsonl | text | binary | empty, from the first (decompressed) bytes."""
     compressed = is_gzip(path)
     try:
         with open_bytes(path) as handle:
@@ -168,6 +203,8 @@ def _sniff_bytes(path: Path) -> str:
         return "binary" if compressed else "zip"
     if head.startswith(b"PAR1"):
         return "binary" if compressed else "parquet"
+    if head[257:262] == b"ustar":
+        return "tar"
     stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if not stripped:
         return "empty"
@@ -330,7 +367,7 @@ def _json_line(line: bytes) -> object:
 
 
 def resolve_paths(path: str | Path, tmp: Path) -> list[_Entry]:
-    """Expand a file, folder, glob or zip into file entries (zip members extracted under ``tmp``)."""
+    """Expand a file, folder, glob or archive into file entries (members extracted under ``tmp``)."""
     text = str(path)
     counter = [0]
     if not Path(text).exists() and _is_glob(text):
@@ -349,8 +386,8 @@ def resolve_paths(path: str | Path, tmp: Path) -> list[_Entry]:
             rel = target.relative_to(base).parts if target.is_relative_to(base) else (target.name,)
             if target.is_dir():
                 entries.extend(_walk(target, rel, _person_name(base), tmp, counter, match))
-            elif _sniff_bytes(target) == "zip":
-                entries.extend(_expand_zip(target, rel, _person_name(base), tmp, counter, match))
+            elif _sniff_bytes(target) in ARCHIVES:
+                entries.extend(_expand_archive(target, rel, _person_name(base), tmp, counter, match))
             else:
                 entries.append(_Entry(target, rel, True, _person_name(target.parent), match))
         return entries
@@ -362,9 +399,9 @@ def resolve_paths(path: str | Path, tmp: Path) -> list[_Entry]:
         if not entries:
             raise LoadError(f"{text}: the folder holds no files; {_EXPECTED}")
         return entries
-    if _sniff_bytes(target) == "zip":
-        stem = target.stem
-        return _expand_zip(target, (), stem, tmp, counter, text)
+    if _sniff_bytes(target) in ARCHIVES:
+        person = archive_stem(target.name) if _ARCHIVE_SUFFIX.search(target.name) else target.stem
+        return _expand_archive(target, (), person, tmp, counter, text)
     return [_Entry(target, (target.name,), True, _person_name(target.parent), text)]
 
 
@@ -393,11 +430,11 @@ def discover(path: str | Path, tmp: Path, *, user_id: str | None, salt: str | No
             folders = [
                 (index, part)
                 for index, part in enumerate(parts[:-1])
-                if part.lower().removesuffix(".zip") not in GENERIC_EXPORT_FOLDERS
+                if archive_stem(part).lower() not in GENERIC_EXPORT_FOLDERS
             ]
             if folders:
                 index, part = folders[0]
-                person = part.removesuffix(".zip").removesuffix(".ZIP")
+                person = archive_stem(part)
                 people_from_folders.add(person)
                 if user_id is not None and len(people_from_folders) > 1:
                     raise LoadError(
@@ -408,7 +445,7 @@ def discover(path: str | Path, tmp: Path, *, user_id: str | None, salt: str | No
                 if user_id is not None:
                     person = user_id
                 if salt is not None:
-                    parts[index] = pseudonym(person, salt) + (".zip" if part.lower().endswith(".zip") else "")
+                    parts[index] = pseudonym(person, salt) + part[len(archive_stem(part)) :]
             else:
                 person = user_id if user_id is not None else entry.root_name
         found_history = True
