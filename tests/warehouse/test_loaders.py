@@ -198,6 +198,21 @@ def test_each_bad_spotify_row_lands_in_quarantine_with_its_reason(con, path, rea
     assert report.quarantined_by_reason[reason] == count
 
 
+def test_a_spotify_row_quarantined_by_the_checks_keeps_its_original_text(con, tmp_path):
+    """The text of a row the checks quarantine is read from its file again, private keys dropped."""
+    records = json.loads((FIXTURES / "spotify_extended" / "endsong_0.json").read_text())
+    records[1] = {**records[1], "ms_played": -5}
+    export = tmp_path / "alice" / "endsong_0.json"
+    export.parent.mkdir()
+    export.write_text(json.dumps(records))
+    load_files(con, export.parent)
+    [(source, row, text)] = _quarantine(con, "negative ms_played")
+    expected = {key: value for key, value in records[1].items() if not staging.is_private_key(key)}
+    assert (source, row, json.loads(text)) == ("endsong_0.json", 2, expected)
+    for secret in SECRETS:
+        assert secret not in _all_text(con)
+
+
 def test_non_music_plays_are_counted_and_kept_out_of_events(con):
     report = load_files(con, FIXTURES / "spotify_extended", options=LoadOptions(user_id="alice"))
     assert report.rows_non_music == 3

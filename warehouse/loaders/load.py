@@ -25,6 +25,7 @@ from warehouse.loaders.staging import (
     CanonicalScan,
     create_staging,
     drop_staging,
+    spotify_original_text,
     stage_canonical,
     stage_spotify,
     stage_users,
@@ -290,6 +291,7 @@ def load_files(
         try:
             create_staging(con)
             scan = CanonicalScan(con, user_id=options.user_id, salt=salt)
+            spotify_paths: dict[str, Path] = {}
             for file in sources.discover(events_path, Path(tmp), user_id=options.user_id, salt=salt):
                 if file.kind == "ignored":
                     report.files_ignored.append(file.source)
@@ -300,6 +302,7 @@ def load_files(
                 _count_read(report, scan.stage(), on_file_read)
                 if file.kind in sources.SPOTIFY_KINDS:
                     stage_spotify(con, file)
+                    spotify_paths[file.source] = file.path
                 else:
                     stage_canonical(con, file, user_id=options.user_id, salt=salt)
                 file.records = None
@@ -313,11 +316,46 @@ def load_files(
                 stage_users(con, _users_kind(users_target, str(users_target)), users_target, users_source, salt)
             _validate_users(con, zones, salt)
             _validate_events(con, salt, now)
+            _fill_spotify_originals(con, spotify_paths)
             _fill_report(con, report, assumed_zone)
             _write(con, report)
         finally:
             drop_staging(con, _TEMP_TABLES)
     return report
+
+
+def _fill_spotify_originals(con: duckdb.DuckDBPyConnection, spotify_paths: dict[str, Path]) -> None:
+    """The original text of the Spotify rows the checks quarantined, read from their files again
+    (staged, a Spotify row has its text only when it was quarantined as it was staged)."""
+    missing = con.execute(
+        f"""
+        select staged.source_file, list(staged."row_number" order by staged."row_number")
+        from _ld_checked as checked
+        inner join {STAGED_EVENTS} as staged using (source_file, "row_number")
+        where checked.status = 'quarantined' and staged.original_row is null
+        group by staged.source_file
+        """
+    ).fetchall()
+    for source, numbers in missing:
+        records = sources.spotify_records(spotify_paths[source])
+        texts = pa.table(
+            {
+                "source_file": [source] * len(numbers),
+                "row_number": numbers,
+                "original_row": [spotify_original_text(records[number - 1]) for number in numbers],
+            }
+        )
+        con.register("_ld_original_texts", texts)
+        try:
+            con.execute(
+                f"""
+                update {STAGED_EVENTS} as staged set original_row = texts.original_row
+                from _ld_original_texts as texts
+                where staged.source_file = texts.source_file and staged."row_number" = texts."row_number"
+                """
+            )
+        finally:
+            con.unregister("_ld_original_texts")
 
 
 def _count_read(

@@ -351,11 +351,19 @@ def _classify_json_lines(entry: _Entry, name: str) -> tuple[str, list | None, tu
     if kind == "json-canonical":
         return "jsonl-canonical", None, _record_keys(sample)
     if kind in SPOTIFY_KINDS:
-        with open_bytes(entry.path) as handle:
-            return kind, [_json_line(line) for line in handle if line.strip()], None
+        return kind, spotify_records(entry.path), None
     if entry.direct:
         raise LoadError(f"{name}: JSON, but not listening history; {_EXPECTED}")
     return "ignored", None, None
+
+
+def spotify_records(path: Path) -> list:
+    """A Spotify file's records: the elements of its JSON array, or its JSON Lines (a line that is
+    not JSON kept as its text)."""
+    if _sniff_bytes(path) == "jsonl":
+        with open_bytes(path) as handle:
+            return [_json_line(line) for line in handle if line.strip()]
+    return json.loads(read_bytes(path).decode("utf-8-sig"))
 
 
 def _json_line(line: bytes) -> object:
