@@ -124,19 +124,19 @@ def _walk(
             path = Path(dirpath) / name
             parts = prefix + rel_dir + (name,)
             label = os.path.join(label_root, *rel_dir, name)
-            if _sniff_bytes(path) in ARCHIVES:
-                entries.extend(_expand_archive(path, parts, root_name, tmp, counter, label))
+            if (kind := _sniff_bytes(path)) in ARCHIVES:
+                entries.extend(_expand_archive(kind, path, parts, root_name, tmp, counter, label))
             else:
                 entries.append(_Entry(path, parts, False, root_name, label))
     return entries
 
 
 def _expand_archive(
-    path: Path, parts: tuple[str, ...], root_name: str, tmp: Path, counter: list[int], label: str
+    kind: str, path: Path, parts: tuple[str, ...], root_name: str, tmp: Path, counter: list[int], label: str
 ) -> list[_Entry]:
+    """Extract a zip or tar archive (``kind``, as sniffed) and walk it like a folder."""
     counter[0] += 1
     target = tmp / f"archive{counter[0]}"
-    kind = _sniff_bytes(path)
     try:
         if kind == "zip":
             with zipfile.ZipFile(path) as archive:
@@ -194,7 +194,10 @@ def _sniff_bytes(path: Path) -> str:
     try:
         with open_bytes(path) as handle:
             head = handle.read(4096)
-            first_line = head.split(b"\n", 1)[0] if b"\n" in head else head + handle.readline(2**20)
+            stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+            first_line = b""
+            if stripped[:1] == b"{":  # only an object may begin JSON Lines; its first line may run past the head
+                first_line = head.split(b"\n", 1)[0] if b"\n" in head else head + handle.readline(2**20)
     except (OSError, EOFError):  # gzip's own errors (a damaged or truncated stream) are OSErrors
         return "binary"
     if not head:
@@ -205,7 +208,6 @@ def _sniff_bytes(path: Path) -> str:
         return "binary" if compressed else "parquet"
     if head[257:262] == b"ustar":
         return "tar"
-    stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if not stripped:
         return "empty"
     if stripped[:1] == b"{" and _is_json_lines(first_line, head):
@@ -351,7 +353,7 @@ def _classify_json_lines(entry: _Entry, name: str) -> tuple[str, list | None, tu
     if kind == "json-canonical":
         return "jsonl-canonical", None, _record_keys(sample)
     if kind in SPOTIFY_KINDS:
-        return kind, spotify_records(entry.path), None
+        return kind, _json_lines(entry.path), None
     if entry.direct:
         raise LoadError(f"{name}: JSON, but not listening history; {_EXPECTED}")
     return "ignored", None, None
@@ -361,9 +363,13 @@ def spotify_records(path: Path) -> list:
     """A Spotify file's records: the elements of its JSON array, or its JSON Lines (a line that is
     not JSON kept as its text)."""
     if _sniff_bytes(path) == "jsonl":
-        with open_bytes(path) as handle:
-            return [_json_line(line) for line in handle if line.strip()]
+        return _json_lines(path)
     return json.loads(read_bytes(path).decode("utf-8-sig"))
+
+
+def _json_lines(path: Path) -> list:
+    with open_bytes(path) as handle:
+        return [_json_line(line) for line in handle if line.strip()]
 
 
 def _json_line(line: bytes) -> object:
@@ -394,8 +400,8 @@ def resolve_paths(path: str | Path, tmp: Path) -> list[_Entry]:
             rel = target.relative_to(base).parts if target.is_relative_to(base) else (target.name,)
             if target.is_dir():
                 entries.extend(_walk(target, rel, _person_name(base), tmp, counter, match))
-            elif _sniff_bytes(target) in ARCHIVES:
-                entries.extend(_expand_archive(target, rel, _person_name(base), tmp, counter, match))
+            elif (kind := _sniff_bytes(target)) in ARCHIVES:
+                entries.extend(_expand_archive(kind, target, rel, _person_name(base), tmp, counter, match))
             else:
                 entries.append(_Entry(target, rel, True, _person_name(target.parent), match))
         return entries
@@ -407,9 +413,9 @@ def resolve_paths(path: str | Path, tmp: Path) -> list[_Entry]:
         if not entries:
             raise LoadError(f"{text}: the folder holds no files; {_EXPECTED}")
         return entries
-    if _sniff_bytes(target) in ARCHIVES:
+    if (kind := _sniff_bytes(target)) in ARCHIVES:
         person = archive_stem(target.name) if _ARCHIVE_SUFFIX.search(target.name) else target.stem
-        return _expand_archive(target, (), person, tmp, counter, text)
+        return _expand_archive(kind, target, (), person, tmp, counter, text)
     return [_Entry(target, (target.name,), True, _person_name(target.parent), text)]
 
 

@@ -3,8 +3,8 @@
 The staging table keeps the original row (as JSON text, private keys dropped) next to the
 fields of the canonical event as text; :mod:`warehouse.loaders.load` then parses and checks
 all rows in one SQL pass. Canonical CSV, Parquet, JSON and JSON Lines are staged by DuckDB in SQL
-(vectorised; CSV and JSON files of one layout in one scan); a Spotify export is parsed with Python's json, a file
-at a time, and staged through Arrow.
+(vectorised; CSV and JSON files of one layout in one scan); a Spotify export is parsed with
+Python's json, a file at a time, and staged through Arrow.
 """
 
 from __future__ import annotations
@@ -319,7 +319,9 @@ def _canonical_insert_sql(
     """
 
 
-USERS_EXPECTED = "a users file (CSV, Parquet, JSON or JSON Lines) with columns user_id and timezone (an IANA zone name)"
+USERS_EXPECTED = (
+    "a users file (CSV, Parquet, JSON or JSON Lines) with columns user_id and timezone (an IANA zone name)"
+)
 
 
 def stage_users(con: duckdb.DuckDBPyConnection, kind: str, path, source: str, salt: str | None) -> None:
