@@ -79,7 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run the whole DAG: events -> dbt -> Isolation Forest -> verdicts")
     run.add_argument("--warehouse", type=Path, help="DuckDB file (default: $LISTENING_WAREHOUSE or warehouse/listening_anomalies.duckdb)")
-    run.add_argument("--events", help="your own events: a file, folder, glob or .zip (canonical CSV/Parquet or Spotify export); default: simulate")
+    run.add_argument(
+        "--events",
+        help="your own events: a file, folder, glob, .zip or .tar(.gz) (canonical CSV, JSON, JSON Lines or Parquet, "
+        "gzip-compressed or not, or a Spotify export; docs/loading.md); default: simulate",
+    )
     run.add_argument("--users", dest="users_file", help="users file with user_id and timezone, for --events")
     run.add_argument("--user-id", help="user id for a single person's Spotify export (default: its folder name)")
     run.add_argument(
