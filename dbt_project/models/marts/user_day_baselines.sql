@@ -72,6 +72,7 @@ calendar_history as (
         history.session_count,
         history.first_play_started_epoch_seconds,
         history.last_play_ended_epoch_seconds,
+        history.back_to_back_repeat_minutes,
         {%- for signal in signals %}
         history.{{ signal.metric }}{{ ',' if not loop.last }}
         {%- endfor %}
@@ -104,6 +105,11 @@ windowed as (
                     <= {{ var('session_gap_minutes') }} * 60,
             false
         ) as continues_previous_day_session,
+        -- Days with a track on repeat as long as the rule flags' loop: for some people, sleep sounds
+        -- every night, a habit and not an event.
+        count(
+            case when back_to_back_repeat_minutes >= {{ var('min_loop_back_to_back_minutes') }} then 1 end
+        ) {{ history_frame }} as looped_days,
         {%- for signal in signals %}
         {%- if signal.record_floor_var %}
         max({{ signal.metric }}) {{ history_frame }} as record_{{ signal.metric }},
@@ -129,6 +135,7 @@ baselines as (
         baseline_days,
         history_days,
         continues_previous_day_session,
+        looped_days,
         {%- for signal in signals %}
         {%- if signal.record_floor_var %}
         record_{{ signal.metric }},

@@ -133,6 +133,7 @@ raw_deviations as (
             * greatest(1, baselines.highest_recent_usual_play_count / nullif(baselines.usual_play_count, 0))
             as highest_recent_expected_play_count,
         baselines.continues_previous_day_session,
+        baselines.looped_days,
         {%- for signal in signals %}
         baselines.usual_{{ signal.metric }},
         {%- if signal.record_floor_var %}
@@ -549,7 +550,8 @@ families as (
         -- One track for hours, its share deviating (the deviation holds the human ceiling of half
         -- the day's plays, which needs no baseline, and the plays a share needs): at that ceiling,
         -- or below it in many plays of the track (sleep sounds repeat a long track a dozen times a
-        -- night); and on repeat, much of it back to back, not a favourite come back to all day.
+        -- night); and on repeat, much of it back to back, not a favourite come back to all day; by
+        -- someone who does not loop as a habit (sleep sounds every night).
         coalesce(
             is_top_track_share_deviation
                 and top_track_share * minutes_played >= {{ var('min_loop_minutes') }}
@@ -557,7 +559,8 @@ families as (
                 and (
                     top_track_share >= {{ var('max_human_top_track_share') }}
                     or round(top_track_share * play_count) >= {{ var('min_loop_plays') }}
-                ),
+                )
+                and coalesce(looped_days, 0) <= {{ var('max_loop_habit_share') }} * coalesce(baseline_days, 0),
             false
         ) as is_track_loop
     from signals
