@@ -8,7 +8,7 @@ import json
 import shutil
 import tarfile
 import zipfile
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pyarrow as pa
@@ -809,8 +809,20 @@ def _write_json_lines(path: Path, header: str, rows: list[str]) -> None:
     path.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
 
 
+def _write_parquet(path: Path, header: str, rows: list[str]) -> None:
+    """The same rows as Parquet, each cell a string."""
+    path = path.with_suffix(".parquet")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cells = [row.split(",") for row in rows]
+    pq.write_table(pa.table({key: [row[i] for row in cells] for i, key in enumerate(header.split(","))}), path)
+
+
 @pytest.mark.parametrize("files_per_scan", [500, 1], ids=["one scan", "a scan per file"])
-@pytest.mark.parametrize("write, suffix", [(_write_csv, ".csv"), (_write_json_lines, ".jsonl.gz")], ids=["CSV", "JSON Lines"])
+@pytest.mark.parametrize(
+    "write, suffix",
+    [(_write_csv, ".csv"), (_write_json_lines, ".jsonl.gz"), (_write_parquet, ".parquet")],
+    ids=["CSV", "JSON Lines", "Parquet"],
+)
 def test_files_read_in_one_scan_keep_each_rows_place_in_its_own_file(
     con, tmp_path, monkeypatch, files_per_scan, write, suffix
 ):
@@ -829,6 +841,20 @@ def test_files_read_in_one_scan_keep_each_rows_place_in_its_own_file(
     assert report.rows_loaded == 6 and report.files_read == ["a" + suffix, "b" + suffix, "c" + suffix]
     original = json.loads(_quarantine(con, "unparsable ms_played")[0][2])
     assert original == {"user_id": "alice", "played_at": "2024-04-02T10:06:00Z", "ms_played": "abc", "track_id": "trk_b1"}
+
+
+def test_parquet_files_whose_columns_differ_in_type_are_each_read_as_typed(con, tmp_path):
+    folder = tmp_path / "events"
+    folder.mkdir()
+    start = datetime(2024, 4, 2, 10, 0, tzinfo=timezone.utc)
+    epoch_ms = pa.array([int(start.timestamp() * 1000)], pa.int64())
+    for name, played_at in [("a", epoch_ms), ("b", pa.array([start.replace(hour=11)], pa.timestamp("ms", tz="UTC"))), ("c", epoch_ms)]:
+        table = pa.table({"user_id": ["alice"], "played_at": played_at, "ms_played": [120000], "track_id": [f"trk_{name}"]})
+        pq.write_table(table, folder / f"{name}.parquet")
+    report = load_files(con, folder, USERS)
+    assert report.rows_loaded == 3 and report.rows_quarantined == 0
+    starts = dict(con.execute("select track_id, played_at from raw.listening_events").fetchall())
+    assert starts == {"trk_a": datetime(2024, 4, 2, 10, 0), "trk_b": datetime(2024, 4, 2, 11, 0), "trk_c": datetime(2024, 4, 2, 10, 0)}
 
 
 def test_a_csv_file_that_cannot_be_read_is_named_though_read_in_a_scan_with_others(con, tmp_path):

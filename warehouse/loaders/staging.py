@@ -197,7 +197,7 @@ FILES_PER_SCAN = 500
 BYTES_PER_SCAN = 256 * 2**20
 
 #: The canonical kinds that share a scan with the files before them when they read alike.
-SCANNED_KINDS = ("csv", "json-canonical", "jsonl-canonical")
+SCANNED_KINDS = ("csv", "json-canonical", "jsonl-canonical", "parquet")
 
 
 def _canonical_columns(con: duckdb.DuckDBPyConnection, relation: str, label: str, user_id: str | None) -> dict:
@@ -215,8 +215,8 @@ def _canonical_columns(con: duckdb.DuckDBPyConnection, relation: str, label: str
 
 class CanonicalScan:
     """Canonical files that come one after the other and read alike, staged in one scan: CSV files
-    with the same header line, or JSON files whose records have the same keys; and the same
-    compression."""
+    with the same header line, JSON files whose records have the same keys, or Parquet files with
+    the same columns of the same types; and the same compression."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, *, user_id: str | None, salt: str | None) -> None:
         self.con, self.user_id, self.salt = con, user_id, salt
@@ -227,13 +227,24 @@ class CanonicalScan:
     def add(self, file: InputFile) -> list[InputFile]:
         """Add ``file`` to the scan. Where it cannot join the files before it (another layout, or no
         room left), those are staged first; returns the files staged (often none)."""
-        columns = header_line(file.path) if file.kind == "csv" else file.keys
+        columns = self._columns(file)
         layout, size = (file.kind, columns, is_gzip(file.path)), file.path.stat().st_size
         fits = len(self.files) < FILES_PER_SCAN and self.bytes + size <= BYTES_PER_SCAN and layout == self.layout
         staged = [] if fits else self.stage()
         self.files.append(file)
         self.layout, self.bytes = layout, self.bytes + size
         return staged
+
+    def _columns(self, file: InputFile):
+        if file.kind == "csv":
+            return header_line(file.path)
+        if file.kind == "parquet":
+            # The footer's schema: files whose columns or types differ cannot share a scan.
+            try:
+                return tuple(self.con.execute("select name, type from parquet_schema(?)", [str(file.path)]).fetchall())
+            except duckdb.Error:
+                return None  # read on its own, where the error names the file
+        return file.keys
 
     def stage(self) -> list[InputFile]:
         """Stage the scan's files (none is fine); returns them, and the scan starts afresh."""
