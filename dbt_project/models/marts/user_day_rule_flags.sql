@@ -10,18 +10,19 @@
   families; a day is flagged when at least min_deviating_families families deviate, or when a
   decisive signal fires on its own: one listener cannot produce it on an ordinary day, so it
   needs no second family. Decisive are several countries never seen before in one day (a trip
-  brings one), a device never used before in a country never seen before (someone else's device
-  somewhere else: the classic sign of a taken-over account; the pair stays new the next day when
-  the two are played together again, and for a week, var new_context_days, beside plays from
-  another country, the owner listening at home meanwhile) while it plays someone else's music (var
-  min_new_context_new_artist_share of its plays by artists first played once it appeared; the
-  owner's music on a new device somewhere new is a trip), streams overlapping each other far more
-  than usual (two listeners at once), one track looping for hours (through half the day's plays,
-  or in many plays far beyond the user's habit, by someone who does not loop that long on more
-  than var max_loop_habit_share of their baseline days), plays started on a fixed schedule
+  brings one), a device never used before in a country never seen before on a day that also has
+  plays from another country (someone else's device somewhere else while the owner listens at
+  home: the classic sign of a taken-over account; the pair stays new the next day when the two
+  are played together again, and for a week, var new_context_days, beside plays from another
+  country) while it plays someone else's music (var min_new_context_new_artist_share of its plays
+  by artists first played once it appeared; the owner's music on a new device somewhere new is a
+  trip), streams overlapping each other far more than usual (two listeners at once), one
+  track looping for hours (through half the day's plays, or in many plays far beyond the user's
+  habit, by someone who does not loop that long on more than var max_loop_habit_share of their
+  baseline days), plays started on a fixed schedule
   whatever their lengths (a machine's timing), and plays cut to a handful of lengths whatever
   their tracks (a machine's cut, var max_machine_cut_stream_length_share).
-  One signal is its family's evidence without being decisive. A volume collapse (a listener
+  Two signals are their family's evidence without being decisive. A volume collapse (a listener
   with a substantial usual volume near silent at home: far below the usual count and far below
   the user's own light days, both measured against the population's day, and far outside the
   user's own day-to-day spread): people have near-silent days of their own (ill, busy, travelling
@@ -29,7 +30,10 @@
   collapse alone flagged 3.5 to 10 ordinary days for every sudden drop it found; a collapse on
   var min_lasting_collapse_days calendar days in a row is decisive (near silence day after day is
   the account's change, not the listener's day), and from then so are the days it began with: a
-  run restates the flags of var restated_days days before its window for them.
+  run restates the flags of var restated_days days before its window for them. And the new pair
+  on a day with plays from one country only (that day or the next): a traveller listening abroad
+  on a device not used before (a hotel's TV, a new phone) looks like that, while an intruder alone
+  on the account usually shows a second family (artists or hours the owner does not play).
   Grain: one row per user_id and listen_date of user_day_features.
 
   Deviations are robust z-scores, (value - usual) / max(spread, floor), minus that day's median
@@ -582,7 +586,7 @@ counted as (
         {%- endfor %}
         as rule_signal_count,
         is_country_hopping
-            or is_new_context_deviation
+            or coalesce(is_new_context_deviation and country_count >= 2, false)
             or is_overlapping_play_share_deviation
             or is_lasting_overlap
             or is_track_loop
