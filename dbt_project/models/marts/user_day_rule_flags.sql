@@ -19,8 +19,9 @@
   trip), streams overlapping each other far more than usual (two listeners at once), one
   track looping for hours (through half the day's plays, or in many plays far beyond the user's
   habit, by someone who does not loop that long on more than var max_loop_habit_share of their
-  baseline days), plays started on a fixed schedule
-  whatever their lengths (a machine's timing), and plays cut to a handful of lengths whatever
+  baseline days), a day's listening of var min_record_minutes or more and var record_factor times
+  the user's own record (a marathon for that user, in however many sessions), plays started on a
+  fixed schedule whatever their lengths (a machine's timing), and plays cut to a handful of lengths whatever
   their tracks (a machine's cut, var max_machine_cut_stream_length_share).
   Two signals are their family's evidence without being decisive. A volume collapse (a listener
   with a substantial usual volume near silent at home: far below the usual count and far below
@@ -311,6 +312,14 @@ signals as (
             false
         ) as is_new_context_deviation,
         coalesce({{ country_hopping }}, false) as is_country_hopping,
+        -- A day's listening far beyond the user's own record (the volume deviation's record condition)
+        -- is a marathon for that user, in however many sessions: decisive, as the 18-hour ceiling is.
+        coalesce(
+            minutes_played >= {{ var('min_record_minutes') }}
+                and minutes_played >= {{ var('record_factor') }} * record_minutes_played * day_ratio_minutes_played
+                and {{ has_rule_baseline }},
+            false
+        ) as is_far_beyond_record,
         -- A human ceiling, like the ones above: plays started on a fixed schedule whatever their
         -- lengths are a machine's.
         coalesce(metronomic_play_count >= {{ var('min_metronomic_plays') }}, false) as is_machine_timed,
@@ -592,6 +601,7 @@ counted as (
             or is_track_loop
             or is_machine_timed
             or is_machine_cut
+            or is_far_beyond_record
             or is_lasting_collapse
             or silence_lasting_from is not null as has_decisive_signal
     from families
