@@ -55,6 +55,14 @@
 {%- set z_threshold = var('deviation_z_threshold') %}
 {%- set has_rule_baseline = 'baseline_days >= ' ~ var('min_baseline_days') %}
 {%- set lasting_collapse_days = var('min_lasting_collapse_days') | int %}
+{#- Far beyond the user's own record, per signal that has one: its deviation, and for the minutes a decisive signal. #}
+{%- set beyond_record = {} %}
+{%- for signal in signals if signal.record_floor_var %}
+{%- do beyond_record.update({signal.metric:
+    signal.metric ~ ' >= ' ~ var(signal.record_floor_var)
+    ~ ' and ' ~ signal.metric ~ ' >= ' ~ var('record_factor') ~ ' * record_' ~ signal.metric ~ ' * day_ratio_' ~ signal.metric
+    ~ ' and ' ~ has_rule_baseline}) %}
+{%- endfor %}
 {#- A run of near-silent days that has lasted, every day of it under the light day before it began. #}
 {%- set has_lasted = 'has_stayed_under = 1 and near_silent_days >= ' ~ lasting_collapse_days %}
 {#- A table written before the columns of a run of days (a silence, overlapping plays) existed carries
@@ -252,11 +260,7 @@ signals as (
                 )
                 {%- if signal.record_floor_var %}
                 -- Far beyond the user's own record, however widely their days swing.
-                or (
-                    {{ signal.metric }} >= {{ var(signal.record_floor_var) }}
-                    and {{ signal.metric }} >= {{ var('record_factor') }} * record_{{ signal.metric }} * day_ratio_{{ signal.metric }}
-                    and {{ has_rule_baseline }}
-                )
+                or ({{ beyond_record[signal.metric] }})
                 {%- endif %}
                 {%- if signal.ceiling_var %}
                 -- No person listens like that, new account or not: a ceiling needs no baseline.
@@ -314,12 +318,7 @@ signals as (
         coalesce({{ country_hopping }}, false) as is_country_hopping,
         -- A day's listening far beyond the user's own record (the volume deviation's record condition)
         -- is a marathon for that user, in however many sessions: decisive, as the 18-hour ceiling is.
-        coalesce(
-            minutes_played >= {{ var('min_record_minutes') }}
-                and minutes_played >= {{ var('record_factor') }} * record_minutes_played * day_ratio_minutes_played
-                and {{ has_rule_baseline }},
-            false
-        ) as is_far_beyond_record,
+        coalesce({{ beyond_record['minutes_played'] }}, false) as is_far_beyond_record,
         -- A human ceiling, like the ones above: plays started on a fixed schedule whatever their
         -- lengths are a machine's.
         coalesce(metronomic_play_count >= {{ var('min_metronomic_plays') }}, false) as is_machine_timed,
