@@ -164,6 +164,22 @@ def test_each_bad_canonical_row_lands_in_quarantine_with_its_reason(con, row, re
     assert ("bad_rows.csv", row) in [(source, number) for source, number, _ in rows]
 
 
+def test_plays_mostly_after_this_machines_clock_are_held_to_their_own_extent(con, tmp_path):
+    """A simulation of next year (or a machine whose clock is behind) loads; a client clock's 2099 does not."""
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    starts = [now + timedelta(days=30, minutes=7 * number) for number in range(2_000)]
+    starts.append(datetime(2099, 1, 1))
+    lines = ["user_id,played_at,ms_played,track_id"]
+    lines += [f"amy,{start:%Y-%m-%dT%H:%M:%S}Z,180000,track-{number}" for number, start in enumerate(starts)]
+    plays = _write_bytes(tmp_path, "next_year.csv", "\n".join(lines).encode())
+    report = load_files(con, plays)
+    assert (report.rows_loaded, report.rows_quarantined) == (2_000, 1)
+    assert report.loaded_after_clock == 2_000
+    assert report.last_date == starts[-2].date()
+    assert [number for _, number, _ in _quarantine(con, "timestamp more than a day after 99.9% of the plays")] == [2_001]
+    assert any("2000 of them start after this machine's clock" in line for line in report.summary_lines())
+
+
 def test_a_user_with_an_unknown_zone_is_quarantined_with_the_zone_named(con):
     report = load_files(con, FIXTURES / "canonical", USERS)
     user_rows = con.execute(

@@ -38,6 +38,8 @@ MAX_MS_PLAYED = 24 * 60 * 60 * 1000
 # previous play of it ends.
 MAX_CROSSFADE_MS = 12_000
 NON_MUSIC_PREFIX = "not a music play"
+BEYOND_CLOCK_REASON = "timestamp more than a day in the future"
+BEYOND_PLAYS_REASON = "timestamp more than a day after 99.9% of the plays"
 _TEMP_TABLES = [STAGED_EVENTS, STAGED_USERS, "_ld_zones", "_ld_user_checked", "_ld_bad_zones", "_ld_checked"]
 
 
@@ -186,8 +188,20 @@ def _validate_events(con: duckdb.DuckDBPyConnection, salt: str | None, now: date
                 case when ts_is_end then ts - to_milliseconds(ms_played) else ts end as played_at
             from measured
         ),
+        -- The latest start a clock can be trusted with: a day after now, unless most plays start
+        -- later than that (a simulation of the future, or this machine's clock behind): then the
+        -- plays' own extent, a day after 99.9% of them have started. Either way a client whose
+        -- clock says 2099 is set aside, not a reason to run detection over 70 years.
+        horizon as (
+            select
+                median(played_at) > ?::timestamp + interval 1 day as beyond_clock,
+                case when beyond_clock then quantile_disc(played_at, 0.999) else ?::timestamp end
+                    + interval 1 day as latest_trusted_start
+            from placed
+            where played_at >= timestamp '2000-01-01'
+        ),
         reasoned as (
-            select *,
+            select placed.*,
                 case
                     when pre_reason is not null then pre_reason
                     when raw_user is null then 'missing user'
@@ -198,10 +212,11 @@ def _validate_events(con: duckdb.DuckDBPyConnection, salt: str | None, now: date
                     when ms_d < 0 then 'negative ms_played'
                     when ms_d > {MAX_MS_PLAYED} then 'ms_played over 24 h'
                     when played_at < timestamp '2000-01-01' then 'timestamp before 2000'
-                    when played_at > ?::timestamp + interval 1 day then 'timestamp more than a day in the future'
+                    when played_at > latest_trusted_start and beyond_clock then '{BEYOND_PLAYS_REASON}'
+                    when played_at > latest_trusted_start then '{BEYOND_CLOCK_REASON}'
                 end as reason,
                 {sources.pseudonym_sql('raw_user', salt)} as user_id
-            from placed
+            from placed cross join horizon
         ),
         ided as (
             select *,
@@ -249,7 +264,7 @@ def _validate_events(con: duckdb.DuckDBPyConnection, salt: str | None, now: date
         left join repeated_ids using (source_file, "row_number")
         left join repeated_records using (source_file, "row_number")
         """,
-        [now],
+        [now, now],
     )
 
 
@@ -286,7 +301,7 @@ def load_files(
     assumed_zone = _option_zone(options, zones)
     salt = options.pseudonymize_salt
     report = LoadReport(load_id=uuid.uuid4().hex)
-    now = datetime.now(dt_timezone.utc).replace(tzinfo=None)
+    report.clock = datetime.now(dt_timezone.utc).replace(tzinfo=None)
     with tempfile.TemporaryDirectory(prefix="listening-load-") as tmp:
         try:
             create_staging(con)
@@ -315,7 +330,7 @@ def load_files(
                 users_source = users_target.name
                 stage_users(con, _users_kind(users_target, str(users_target)), users_target, users_source, salt)
             _validate_users(con, zones, salt)
-            _validate_events(con, salt, now)
+            _validate_events(con, salt, report.clock)
             _fill_spotify_originals(con, spotify_paths)
             _fill_report(con, report, assumed_zone)
             _write(con, report)
@@ -381,8 +396,9 @@ def _fill_report(con: duckdb.DuckDBPyConnection, report: LoadReport, assumed_zon
             report.quarantined_by_reason[reason] = report.quarantined_by_reason.get(reason, 0) + count
             if reason.startswith(NON_MUSIC_PREFIX):
                 report.rows_non_music += count
-    report.first_played_at, report.last_played_at = con.execute(
-        "select min(played_at), max(played_at) from _ld_checked where status = 'loaded'"
+    report.first_played_at, report.last_played_at, report.loaded_after_clock = con.execute(
+        "select min(played_at), max(played_at), count(*) filter (played_at > ?) from _ld_checked where status = 'loaded'",
+        [report.clock],
     ).fetchone()
     report.user_rows_read, report.user_rows_quarantined = con.execute(
         "select count(*), count(reason) from _ld_user_checked"

@@ -53,6 +53,9 @@ class LoadReport:
     users_written: int = 0
     first_played_at: datetime | None = None
     last_played_at: datetime | None = None
+    #: This machine's clock (UTC) when the load began, and how many loaded plays start after it.
+    clock: datetime | None = None
+    loaded_after_clock: int = 0
 
     @property
     def first_date(self) -> date | None:
@@ -80,6 +83,7 @@ class LoadReport:
             "files_ignored": len(self.files_ignored),
             "first_date": str(self.first_date),
             "last_date": str(self.last_date),
+            "loaded_after_clock": self.loaded_after_clock,
             **{f"quarantined: {reason}": count for reason, count in sorted(self.quarantined_by_reason.items())},
         }
 
@@ -118,6 +122,11 @@ class LoadReport:
                 )
         if self.first_played_at is not None:
             lines.append(f"loaded events span {self.first_date} to {self.last_date} (UTC)")
+            if self.loaded_after_clock:
+                lines.append(
+                    f"  {self.loaded_after_clock} of them start after this machine's clock "
+                    f"({self.clock:%Y-%m-%d %H:%M} UTC)"
+                )
         else:
             lines.append("no new events were loaded")
         return lines
