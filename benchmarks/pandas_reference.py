@@ -269,15 +269,19 @@ def user_day_baselines(features: pd.DataFrame, day_hours: pd.DataFrame, signals:
     window, gap = f"{v['baseline_window_days']}D", pd.Timedelta(days=v["baseline_gap_days"])
     f = features.sort_values(["user_id", "listen_date"]).set_index("listen_date")
     f["one"] = 1.0
+    # A day with a track on repeat for long: counted over the baseline days, a looping habit.
+    f["looped"] = (f["back_to_back_repeat_minutes"] >= v["min_loop_back_to_back_minutes"]).astype(float)
     scaled = [f"scaled_{m}" for m in metrics]
     for s in signals:  # spreads of log-scale signals are in log units
         f[f"scaled_{s['metric']}"] = _scale(s, f[s["metric"]])
     # Each day asks at its own date less the gap: a row without values, where a left-closed window ends.
     asks = f[["user_id"]].assign(asked_for=f.index, one=0.0)
     asks.index = asks.index - gap
-    rows = pd.concat([f[["user_id", *metrics, *scaled, "one"]], asks]).rename_axis("at").reset_index()
+    rows = pd.concat([f[["user_id", *metrics, *scaled, "one", "looped"]], asks]).rename_axis("at").reset_index()
     rows = rows.sort_values(["user_id", "at"], kind="stable").reset_index(drop=True)
-    roll = rows.set_index("at").groupby("user_id")[metrics + scaled + ["one"]].rolling(window, closed="left", min_periods=1)
+    roll = rows.set_index("at").groupby("user_id")[metrics + scaled + ["one", "looped"]].rolling(
+        window, closed="left", min_periods=1
+    )
     asked = rows["asked_for"].notna().to_numpy()
     index = pd.MultiIndex.from_arrays([rows["user_id"][asked], rows["asked_for"][asked]], names=["user_id", "listen_date"])
 
@@ -288,6 +292,7 @@ def user_day_baselines(features: pd.DataFrame, day_hours: pd.DataFrame, signals:
         return picked
 
     count = at_asks(roll["one"].sum())
+    looped_days = at_asks(roll["looped"].sum())
     median = at_asks(roll[metrics].median())
     q75 = at_asks(roll[scaled].quantile(0.75))
     q25 = at_asks(roll[scaled].quantile(0.25))
@@ -295,6 +300,7 @@ def user_day_baselines(features: pd.DataFrame, day_hours: pd.DataFrame, signals:
     baselines = pd.DataFrame({
         "baseline_days": count.fillna(0).astype("int64"),
         "history_days": days_before.reindex(index).fillna(0).astype("int64"),
+        "looped_days": looped_days.fillna(0).astype("int64"),
     })
     # The day's only session began the day before (within a session gap of the previous day's last play).
     days = f.reset_index()
@@ -367,6 +373,7 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
         for s in signals if s["record_floor_var"]
     }
     families = {family: pd.Series(False, index=df.index) for family in FAMILIES}
+    beyond_record: dict[str, pd.Series] = {}
     for s in signals:
         m = s["metric"]
         z = deviations[f"raw_z_{m}"]
@@ -385,11 +392,12 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
             deviates = (z.abs() >= threshold) & (change.abs() >= min_change)
         deviates = deviates.fillna(False) & has_baseline
         if s["record_floor_var"]:  # far beyond the user's own record, however widely their days swing
-            deviates |= (
+            beyond_record[m] = (
                 (df[m] >= v[s["record_floor_var"]])
                 & (df[m] >= v["record_factor"] * df[f"record_{m}"] * day_ratios[m])
                 & has_baseline
             )
+            deviates |= beyond_record[m]
         if s["ceiling_var"]:  # beyond a human limit whatever the baseline, new account or not
             deviates |= df[m] >= v[s["ceiling_var"]]
         if s["min_count_var"]:  # a share near zero for everyone: count the plays with the property
@@ -540,14 +548,24 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
             (df["top_track_share"] >= v["max_human_top_track_share"])
             | ((df["top_track_share"] * df["play_count"]).round() >= v["min_loop_plays"])
         )
+        & (df["looped_days"].fillna(0) <= v["max_loop_habit_share"] * df["baseline_days"].fillna(0))
     )
     # Decisive on their own: several new countries in one day or a new device in a new country
-    # beside plays from another country, overlapping streams (day after day, from a usual of none),
-    # one track looping through the day, plays on a fixed schedule, streams cut to a handful of
+    # beside plays from another country, or alone playing nearly nothing but someone else's music,
+    # overlapping streams (day after day, from a usual of none), one track looping through the day,
+    # a day far beyond the user's own record, plays on a fixed schedule, streams cut to a handful of
     # lengths, near silence day after day (from its first day, once it lasts).
+    far_beyond_record = beyond_record["minutes_played"].fillna(False)
     decisive = (
         country_hopping
-        | (new_context & (df["country_count"] >= 2))
+        | (
+            new_context
+            & (
+                (df["country_count"] >= 2)
+                | (df["new_context_new_artist_share"] >= v["min_intruder_alone_new_artist_share"])
+            )
+        )
+        | far_beyond_record
         | df["is_overlapping_play_share_deviation"]
         | lasting_overlap
         | track_loop

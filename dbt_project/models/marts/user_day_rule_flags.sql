@@ -16,8 +16,10 @@
   are played together again, and for a week, var new_context_days, beside plays from another
   country) while it plays someone else's music (var min_new_context_new_artist_share of its plays
   by artists first played once it appeared; the owner's music on a new device somewhere new is a
-  trip), streams overlapping each other far more than usual (two listeners at once), one
-  track looping for hours (through half the day's plays, or in many plays far beyond the user's
+  trip), the same pair played alone in its first days (var new_context_alone_days) when nearly all
+  its music is someone else's (var min_intruder_alone_new_artist_share: an intruder while the owner
+  is silent; a traveller on a hotel's TV or a new phone abroad keeps playing some of their own),
+  streams overlapping each other far more than usual (two listeners at once), one track looping for hours (through half the day's plays, or in many plays far beyond the user's
   habit, by someone who does not loop that long on more than var max_loop_habit_share of their
   baseline days), a day's listening of var min_record_minutes or more and var record_factor times
   the user's own record (a marathon for that user, in however many sessions), plays started on a
@@ -32,9 +34,9 @@
   var min_lasting_collapse_days calendar days in a row is decisive (near silence day after day is
   the account's change, not the listener's day), and from then so are the days it began with: a
   run restates the flags of var restated_days days before its window for them. And the new pair
-  on a day with plays from one country only (that day or the next): a traveller listening abroad
-  on a device not used before (a hotel's TV, a new phone) looks like that, while an intruder alone
-  on the account usually shows a second family (artists or hours the owner does not play).
+  on a day with plays from one country only (that day or the next) whose music is partly the
+  owner's: a traveller listening abroad on a device not used before (a hotel's TV, a new phone)
+  looks like that.
   Grain: one row per user_id and listen_date of user_day_features.
 
   Deviations are robust z-scores, (value - usual) / max(spread, floor), minus that day's median
@@ -594,7 +596,11 @@ counted as (
         {%- endfor %}
         as rule_signal_count,
         is_country_hopping
-            or coalesce(is_new_context_deviation and country_count >= 2, false)
+            or coalesce(
+                is_new_context_deviation
+                    and (country_count >= 2 or new_context_new_artist_share >= {{ var('min_intruder_alone_new_artist_share') }}),
+                false
+            )
             or is_overlapping_play_share_deviation
             or is_lasting_overlap
             or is_track_loop
