@@ -416,7 +416,8 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
     # "Never seen before" needs some history (a day), not a baseline.
     country_hopping = (df["history_days"] >= 1) & (df["new_country_count"] >= v["min_new_countries"])
     # Days of history grow by at most one a day. Alone, the pair must have appeared once the account
-    # had a week of history, and counts for new_context_alone_days; beside plays from another country
+    # had a week of history, and counts for new_context_alone_days, or while it is new when its music
+    # is nearly all someone else's; beside plays from another country
     # (the owner at home meanwhile), from a day with some history, for as long as it stays new.
     # The pair counts only while it plays someone else's music (the owner's own is a trip).
     new_context = country_hopping | (
@@ -424,7 +425,10 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
         & (
             (
                 (df["history_days"] >= v["min_baseline_days"] + df["new_context_age_days"])
-                & (df["new_context_age_days"] < v["new_context_alone_days"])
+                & (
+                    (df["new_context_age_days"] < v["new_context_alone_days"])
+                    | (df["new_context_new_artist_share"] >= v["min_intruder_alone_new_artist_share"])
+                )
             )
             | ((df["history_days"] >= 1 + df["new_context_age_days"]) & (df["country_count"] >= 2))
         )

@@ -16,9 +16,9 @@
   are played together again, and for a week, var new_context_days, beside plays from another
   country) while it plays someone else's music (var min_new_context_new_artist_share of its plays
   by artists first played once it appeared; the owner's music on a new device somewhere new is a
-  trip), the same pair played alone in its first days (var new_context_alone_days) when nearly all
-  its music is someone else's (var min_intruder_alone_new_artist_share: an intruder while the owner
-  is silent; a traveller on a hotel's TV or a new phone abroad keeps playing some of their own),
+  trip), the same pair played alone, for as long as it is new, when nearly all its music is
+  someone else's (var min_intruder_alone_new_artist_share: an intruder while the owner is silent;
+  a traveller on a hotel's TV or a new phone abroad keeps playing some of their own),
   streams overlapping each other far more than usual (two listeners at once), one track looping for hours (through half the day's plays, or in many plays far beyond the user's
   habit, by someone who does not loop that long on more than var max_loop_habit_share of their
   baseline days), a day's listening of var min_record_minutes or more and var record_factor times
@@ -307,7 +307,11 @@ signals as (
                         -- account is new.
                         (
                             history_days >= {{ var('min_baseline_days') }} + new_context_age_days
-                            and new_context_age_days < {{ var('new_context_alone_days') }}
+                            and (
+                                new_context_age_days < {{ var('new_context_alone_days') }}
+                                -- Someone else's music through and through: for as long as the pair is new.
+                                or new_context_new_artist_share >= {{ var('min_intruder_alone_new_artist_share') }}
+                            )
                         )
                         -- Beside plays from another country the pair needs only some history before
                         -- it, as several new countries do: someone somewhere else while the owner
