@@ -75,6 +75,8 @@ def test_the_models_built_on_spark_equal_duckdbs(warehouse_file, tmp_path, monke
     assert shutil.which("java"), "Spark needs Java 17 (`java` on the PATH) for this test"
     spark_folder = tmp_path / "spark"
     monkeypatch.setenv("LISTENING_SPARK_WAREHOUSE", str(spark_folder))
+    # A few hundred rows a query: compiling each plan's Java costs more than it saves (profiles.yml).
+    monkeypatch.setenv("LISTENING_SPARK_WHOLE_STAGE_CODEGEN", "false")
     config = SimulationConfig(n_users=30, n_days=21, start_date=START, seed=4)
     with connect(warehouse_file) as con:
         write_simulated_window(con, config, WINDOWS[0][0], WINDOWS[-1][1])
