@@ -19,12 +19,13 @@
   trip), the same pair played alone, for as long as it is new, when nearly all its music is
   someone else's (var min_intruder_alone_new_artist_share: an intruder while the owner is silent;
   a traveller on a hotel's TV or a new phone abroad keeps playing some of their own),
-  streams overlapping each other far more than usual (two listeners at once), one track looping for hours (through half the day's plays, or in many plays far beyond the user's
-  habit, by someone who does not loop that long on more than var max_loop_habit_share of their
-  baseline days), a day's listening of var min_record_minutes or more and var record_factor times
-  the user's own record (a marathon for that user, in however many sessions), plays started on a
-  fixed schedule whatever their lengths (a machine's timing), and plays cut to a handful of lengths whatever
-  their tracks (a machine's cut, var max_machine_cut_stream_length_share).
+  streams overlapping each other far more than usual (two listeners at once), one track looping
+  for hours (through half the day's plays, or in many plays far beyond the user's habit, by
+  someone who does not loop that long on more than var max_loop_habit_share of their baseline
+  days), a day's listening of var min_record_minutes or more and var record_factor times the
+  user's own record (a marathon for that user, in however many sessions), plays started on a
+  fixed schedule whatever their lengths (a machine's timing), and plays cut to a handful of
+  lengths whatever their tracks (a machine's cut, var max_machine_cut_stream_length_share).
   Two signals are their family's evidence without being decisive. A volume collapse (a listener
   with a substantial usual volume near silent at home: far below the usual count and far below
   the user's own light days, both measured against the population's day, and far outside the
