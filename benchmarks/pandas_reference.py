@@ -420,14 +420,14 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
     # is nearly all someone else's; beside plays from another country
     # (the owner at home meanwhile), from a day with some history, for as long as it stays new.
     # The pair counts only while it plays someone else's music (the owner's own is a trip).
+    plays_someone_elses_music_only = df["new_context_new_artist_share"] >= v["min_intruder_alone_new_artist_share"]
     new_context = country_hopping | (
         (df["new_context_new_artist_share"] >= v["min_new_context_new_artist_share"])
         & (
             (
                 (df["history_days"] >= v["min_baseline_days"] + df["new_context_age_days"])
                 & (
-                    (df["new_context_age_days"] < v["new_context_alone_days"])
-                    | (df["new_context_new_artist_share"] >= v["min_intruder_alone_new_artist_share"])
+                    (df["new_context_age_days"] < v["new_context_alone_days"]) | plays_someone_elses_music_only
                 )
             )
             | ((df["history_days"] >= 1 + df["new_context_age_days"]) & (df["country_count"] >= 2))
@@ -562,13 +562,7 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
     far_beyond_record = beyond_record["minutes_played"].fillna(False)
     decisive = (
         country_hopping
-        | (
-            new_context
-            & (
-                (df["country_count"] >= 2)
-                | (df["new_context_new_artist_share"] >= v["min_intruder_alone_new_artist_share"])
-            )
-        )
+        | (new_context & ((df["country_count"] >= 2) | plays_someone_elses_music_only))
         | far_beyond_record
         | df["is_overlapping_play_share_deviation"]
         | lasting_overlap

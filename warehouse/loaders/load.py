@@ -194,8 +194,8 @@ def _validate_events(con: duckdb.DuckDBPyConnection, salt: str | None, now: date
         -- clock says 2099 is set aside, not a reason to run detection over 70 years.
         horizon as (
             select
-                median(played_at) > ?::timestamp + interval 1 day as beyond_clock,
-                case when beyond_clock then quantile_disc(played_at, 0.999) else ?::timestamp end
+                median(played_at) > $1::timestamp + interval 1 day as beyond_clock,
+                case when beyond_clock then quantile_disc(played_at, 0.999) else $1::timestamp end
                     + interval 1 day as latest_trusted_start
             from placed
             where played_at >= timestamp '2000-01-01'
@@ -264,7 +264,7 @@ def _validate_events(con: duckdb.DuckDBPyConnection, salt: str | None, now: date
         left join repeated_ids using (source_file, "row_number")
         left join repeated_records using (source_file, "row_number")
         """,
-        [now, now],
+        [now],
     )
 
 

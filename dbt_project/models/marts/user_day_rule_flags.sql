@@ -96,6 +96,8 @@
 } %}
 {#- "Never seen before" needs some history, not a baseline: on an account's first day every country is new. #}
 {%- set country_hopping = '(history_days >= 1 and new_country_count >= ' ~ var('min_new_countries') ~ ')' %}
+{#- The new pair's music is someone else's through and through: alone, an intruder while the owner is silent. #}
+{%- set plays_someone_elses_music_only = 'new_context_new_artist_share >= ' ~ var('min_intruder_alone_new_artist_share') %}
 
 with
 
@@ -311,7 +313,7 @@ signals as (
                             and (
                                 new_context_age_days < {{ var('new_context_alone_days') }}
                                 -- Someone else's music through and through: for as long as the pair is new.
-                                or new_context_new_artist_share >= {{ var('min_intruder_alone_new_artist_share') }}
+                                or {{ plays_someone_elses_music_only }}
                             )
                         )
                         -- Beside plays from another country the pair needs only some history before
@@ -603,7 +605,7 @@ counted as (
         is_country_hopping
             or coalesce(
                 is_new_context_deviation
-                    and (country_count >= 2 or new_context_new_artist_share >= {{ var('min_intruder_alone_new_artist_share') }}),
+                    and (country_count >= 2 or {{ plays_someone_elses_music_only }}),
                 false
             )
             or is_overlapping_play_share_deviation
