@@ -164,20 +164,22 @@ def test_each_bad_canonical_row_lands_in_quarantine_with_its_reason(con, row, re
     assert ("bad_rows.csv", row) in [(source, number) for source, number, _ in rows]
 
 
-def test_plays_mostly_after_this_machines_clock_are_held_to_their_own_extent(con, tmp_path):
-    """A simulation of next year (or a machine whose clock is behind) loads; a client clock's 2099 does not."""
+@pytest.mark.parametrize("play_count", [2_000, 200], ids=["a large file", "a file too small for a 99.9th percentile"])
+def test_plays_mostly_after_this_machines_clock_are_held_to_their_own_extent(con, tmp_path, play_count):
+    """A simulation of next year (or a machine whose clock is behind) loads; client clocks that say 2061 or 2099 do not."""
     now = datetime.now(timezone.utc).replace(tzinfo=None)
-    starts = [now + timedelta(days=30, minutes=7 * number) for number in range(2_000)]
-    starts.append(datetime(2099, 1, 1))
+    starts = [now + timedelta(days=30, minutes=7 * number) for number in range(play_count)]
+    starts += [datetime(2099, 1, 1), datetime(2061, 6, 1)]
     lines = ["user_id,played_at,ms_played,track_id"]
     lines += [f"amy,{start:%Y-%m-%dT%H:%M:%S}Z,180000,track-{number}" for number, start in enumerate(starts)]
     plays = _write_bytes(tmp_path, "next_year.csv", "\n".join(lines).encode())
     report = load_files(con, plays)
-    assert (report.rows_loaded, report.rows_quarantined) == (2_000, 1)
-    assert report.loaded_after_clock == 2_000
-    assert report.last_date == starts[-2].date()
-    assert [number for _, number, _ in _quarantine(con, "timestamp more than a day after 99.9% of the plays")] == [2_001]
-    assert any("2000 of them start after this machine's clock" in line for line in report.summary_lines())
+    assert (report.rows_loaded, report.rows_quarantined) == (play_count, 2)
+    assert report.loaded_after_clock == play_count
+    assert report.last_date == starts[play_count - 1].date()
+    beyond = _quarantine(con, "timestamp more than a day beyond the other plays")
+    assert sorted(number for _, number, _ in beyond) == [play_count + 1, play_count + 2]
+    assert any(f"{play_count} of them start after this machine's clock" in line for line in report.summary_lines())
 
 
 def test_a_user_with_an_unknown_zone_is_quarantined_with_the_zone_named(con):

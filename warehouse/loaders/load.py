@@ -39,7 +39,7 @@ MAX_MS_PLAYED = 24 * 60 * 60 * 1000
 MAX_CROSSFADE_MS = 12_000
 NON_MUSIC_PREFIX = "not a music play"
 BEYOND_CLOCK_REASON = "timestamp more than a day in the future"
-BEYOND_PLAYS_REASON = "timestamp more than a day after 99.9% of the plays"
+BEYOND_PLAYS_REASON = "timestamp more than a day beyond the other plays"
 _TEMP_TABLES = [STAGED_EVENTS, STAGED_USERS, "_ld_zones", "_ld_user_checked", "_ld_bad_zones", "_ld_checked"]
 
 
@@ -189,14 +189,22 @@ def _validate_events(con: duckdb.DuckDBPyConnection, salt: str | None, now: date
             from measured
         ),
         -- The latest start a clock can be trusted with: a day after now, unless most plays start
-        -- later than that (a simulation of the future, or this machine's clock behind): then the
-        -- plays' own extent, a day after 99.9% of them have started. Either way a client whose
-        -- clock says 2099 is set aside, not a reason to run detection over 70 years.
+        -- later than that (a simulation of the future, or this machine's clock behind): then a
+        -- day after the plays' own extent, the earlier of the start 99.9% of them have reached and
+        -- Tukey's far fence (the upper quartile plus three interquartile ranges), since in a file
+        -- of fewer than a thousand plays the 99.9th percentile is the latest play, however wrong.
+        -- Either way a client whose clock says 2099 is set aside, not a reason to run detection
+        -- over 70 years.
         horizon as (
             select
                 median(played_at) > $1::timestamp + interval 1 day as beyond_clock,
-                case when beyond_clock then quantile_disc(played_at, 0.999) else $1::timestamp end
-                    + interval 1 day as latest_trusted_start
+                quantile_disc(played_at, [0.25, 0.75, 0.999]) as start_quantiles,
+                case
+                    when beyond_clock then least(
+                        start_quantiles[3], start_quantiles[2] + 3 * (start_quantiles[2] - start_quantiles[1])
+                    )
+                    else $1::timestamp
+                end + interval 1 day as latest_trusted_start
             from placed
             where played_at >= timestamp '2000-01-01'
         ),
