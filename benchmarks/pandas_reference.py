@@ -654,6 +654,10 @@ def compare_with_dbt(result: ReferenceResult, con) -> dict:
     report["baselines_max_abs_diff"] = baseline_diff
     report["baseline_days_max_abs_diff"] = float((fj["baseline_days_pandas"] - fj["baseline_days_dbt"]).abs().max() or 0)
     report["rule_flag_agreement"] = float((fj["rule_flag_pandas"] == fj["rule_flag_dbt"]).mean()) if len(fj) else 1.0
+    report["family_count_agreement"] = (
+        float((fj["rule_signal_count_pandas"] == fj["rule_signal_count_dbt"]).mean()) if len(fj) else 1.0
+    )
+    report["days_with_deviating_families"] = int((fj["rule_signal_count_dbt"] > 0).sum())
     report["rule_flags_pandas"] = int(fj["rule_flag_pandas"].sum())
     report["rule_flags_dbt"] = int(fj["rule_flag_dbt"].sum())
     report["simple_features_max_abs_diff"] = max(

@@ -399,8 +399,10 @@ def format_size_table(name: str, s: dict) -> str:
             lines.append(
                 f"sanity check vs dbt: {z['user_days_matched']:,}/{z['user_days_dbt']:,} user-days matched; "
                 f"max |diff| simple features {z['simple_features_max_abs_diff']:.2g}, all features {worst[1]:.2g} ({worst[0]}), "
-                f"baselines {z.get('baselines_max_abs_diff', float('nan')):.2g}; rule flags agree on "
-                f"{100 * z['rule_flag_agreement']:.2f}% ({z['rule_flags_pandas']} pandas vs {z['rule_flags_dbt']} dbt)"
+                f"baselines {z.get('baselines_max_abs_diff', float('nan')):.2g}; deviating families counted alike on "
+                f"{100 * z['family_count_agreement']:.2f}% ({z['days_with_deviating_families']} days with any in dbt); "
+                f"rule flags agree on {100 * z['rule_flag_agreement']:.2f}% "
+                f"({z['rule_flags_pandas']} pandas vs {z['rule_flags_dbt']} dbt)"
             )
     for target, verdict in s.get("targets", {}).items():
         value = verdict["value"]

@@ -1,7 +1,8 @@
 """Smoke test of the benchmark harness (benchmarks/run.py) on a tiny population.
 
 Checks the shape of the JSON report and that the pandas reference agrees with dbt on the
-simple features and on every rule flag; never asserts a time.
+simple features, on each day's count of deviating signal families and on every rule flag;
+never asserts a time.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import pytest
 from benchmarks import run as benchmark
 
 STAGES = ("generate", "load", "dbt", "train", "score", "verdicts", "pandas")
+SIZE = "40x45"
+DAYS = 45
 
 
 @pytest.fixture(scope="module")
@@ -22,12 +25,14 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> dict:
     json_path = folder / "report.json"
     # --in-process: one interpreter pays Dagster's and dbt's imports once (the stages' own
     # processes would cost ~8 s each); the memory numbers are then cumulative, which is enough here.
-    benchmark.main(["--sizes", "30x8", "--in-process", "--workdir", str(folder / "work"), "--json", str(json_path)])
+    # Six weeks: the rules need baselines before they flag anything the two implementations could
+    # disagree on (over 8 days neither flagged a day, and the reference had drifted unseen).
+    benchmark.main(["--sizes", SIZE, "--in-process", "--workdir", str(folder / "work"), "--json", str(json_path)])
     return json.loads(json_path.read_text())
 
 
 def test_every_stage_reports_positive_seconds_and_memory(report: dict) -> None:
-    size = report["sizes"]["30x8"]
+    size = report["sizes"][SIZE]
     assert size["events"] > 0
     for stage in STAGES:
         result = size["stages"][stage]
@@ -40,30 +45,32 @@ def test_every_stage_reports_positive_seconds_and_memory(report: dict) -> None:
 
 
 def test_the_harness_parquet_copy_is_reported_apart_from_generate_and_load(report: dict) -> None:
-    stages = report["sizes"]["30x8"]["stages"]
+    stages = report["sizes"][SIZE]["stages"]
     for stage in ("generate", "load"):
         assert stages[stage]["parquet_seconds"] > 0, stage
         assert stages[stage]["seconds"] + stages[stage]["parquet_seconds"] < stages[stage]["process_seconds"], stage
 
 
 def test_a_partition_range_is_one_dagster_run(report: dict) -> None:
-    dbt = report["sizes"]["30x8"]["stages"]["dbt"]
+    dbt = report["sizes"][SIZE]["stages"]["dbt"]
     assert dbt["dagster_runs"] == 1
-    assert dbt["partitions"] == 8
+    assert dbt["partitions"] == DAYS
 
 
-def test_pandas_reference_agrees_with_dbt_on_the_simple_features_and_rule_flags(report: dict) -> None:
-    size = report["sizes"]["30x8"]
+def test_pandas_reference_agrees_with_dbt_on_the_simple_features_families_and_rule_flags(report: dict) -> None:
+    size = report["sizes"][SIZE]
     sanity = size["sanity"]
     assert "error" not in sanity, sanity.get("error")
     assert sanity["user_days_matched"] == sanity["user_days_dbt"] == sanity["user_days_pandas"]
     assert sanity["simple_features_max_abs_diff"] < 1e-6, sanity["max_abs_diff"]
+    assert sanity["rule_flags_dbt"] > 0 and sanity["days_with_deviating_families"] > 0
     assert sanity["rule_flag_agreement"] == 1.0
+    assert sanity["family_count_agreement"] == 1.0
     assert "speedup" in size["pandas_vs_dbt"]
 
 
 def test_report_is_printed_as_a_table(report: dict) -> None:
-    text = benchmark.format_size_table("30x8", report["sizes"]["30x8"])
+    text = benchmark.format_size_table(SIZE, report["sizes"][SIZE])
     for stage in STAGES:
         assert stage in text
 
