@@ -17,7 +17,7 @@ from ml.evaluation import evaluate_detection
 from ml.features import REQUIRED_COLUMNS
 from ml.model import TrainedModel, save_model, train_model
 from ml.scoring import SCORE_COLUMNS, score_days, scored_columns
-from ml.verdicts import FLAG_COLUMNS, OPTIONAL_FLAG_COLUMNS, VERDICT_COLUMNS, build_verdicts
+from ml.verdicts import FLAG_COLUMNS, OPTIONAL_FLAG_COLUMNS, VERDICT_COLUMNS, build_verdicts, changed_verdicts
 from warehouse.store import read_frame, replace_date_window, table_columns, table_exists
 from warehouse.windows import budgeted_day_chunks
 
@@ -190,6 +190,28 @@ def write_verdicts(con: duckdb.DuckDBPyConnection, start: date, end: date) -> pd
         replace_date_window(con, VERDICTS_TABLE, verdicts, chunk_start, chunk_end)
         written.append(verdicts)
     return _concat(written, VERDICT_COLUMNS)
+
+
+def restate_verdicts(
+    con: duckdb.DuckDBPyConnection, start: date, own_start: date, end: date
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`write_verdicts` over ``[start, end)``, and the days before ``own_start`` it changed.
+
+    The days of ``[start, own_start)`` had verdicts from earlier runs; a run that restates their
+    rule flags (a silence found to last flags the days it began with) may turn them anomalous, or
+    back. Returns the verdicts written and those restated days whose ``is_anomaly`` changed.
+    """
+    earlier = (
+        read_frame(
+            con,
+            f"select user_id, listen_date, is_anomaly from {VERDICTS_TABLE} where listen_date >= ? and listen_date < ?",
+            [start, own_start],
+        )
+        if table_exists(con, VERDICTS_TABLE)
+        else pd.DataFrame(columns=["user_id", "listen_date", "is_anomaly"])
+    )
+    verdicts = write_verdicts(con, start, end)
+    return verdicts, changed_verdicts(earlier, verdicts)
 
 
 def _concat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:

@@ -187,6 +187,23 @@ def verdict_summary(verdicts: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def changed_verdicts(earlier: pd.DataFrame, verdicts: pd.DataFrame) -> pd.DataFrame:
+    """The user-days of ``verdicts`` whose ``is_anomaly`` differs from ``earlier``'s, oldest first.
+
+    A day ``earlier`` does not hold is new, not changed. Returns rows of ``verdicts``.
+    """
+    keys = ["user_id", "listen_date"]
+    require_columns(earlier, (*keys, "is_anomaly"), what="earlier verdicts")
+    require_columns(verdicts, VERDICT_COLUMNS, what="verdicts")
+    before = earlier[keys].assign(
+        listen_date=pd.to_datetime(earlier["listen_date"]), _was_anomaly=earlier["is_anomaly"].astype(bool)
+    )
+    now = verdicts.assign(_day=pd.to_datetime(verdicts["listen_date"]))
+    paired = now.merge(before, left_on=["user_id", "_day"], right_on=keys, suffixes=("", "_earlier"))
+    changed = paired[paired["_was_anomaly"] != paired["is_anomaly"].astype(bool)]
+    return changed.sort_values(["_day", "user_id"], kind="mergesort")[VERDICT_COLUMNS].reset_index(drop=True)
+
+
 def _cell(value: object) -> str:
     return _text(value).replace("|", "\\|").replace("\n", " ")
 

@@ -19,8 +19,8 @@ from ml.pipeline import (
     DEFAULT_WINDOW_DAYS,
     evaluate_warehouse,
     score_window_to_warehouse,
+    restate_verdicts,
     train_from_warehouse,
-    write_verdicts,
 )
 from ml.verdicts import top_anomalies_markdown, verdict_summary
 from orchestration.dbt import dbt_project
@@ -193,19 +193,28 @@ def user_day_ml_scores(context: dg.AssetExecutionContext, warehouse: WarehouseRe
     description=(
         "One verdict per user-day: normal, rule_only, ml_only (the forest alone, on a change of engagement or a "
         "day without a baseline) or both, with reasons a reviewer can act on (DESIGN.md, user_day_verdicts). "
-        "A run also rewrites the verdicts of the days whose rule flags it restates (dbt var restated_days)."
+        "A run also rewrites the verdicts of the days whose rule flags it restates (dbt var restated_days); "
+        "its metadata counts those earlier days that became anomalous or normal, and lists the anomalous ones."
     ),
 )
 def user_day_verdicts(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    start, end = restated_date_window(*partition_dates(context.partition_time_window))
+    partition_window = partition_dates(context.partition_time_window)
+    start, end = restated_date_window(*partition_window)
+    own_start, _ = listen_date_window(*partition_window)
     with warehouse.connect() as con:
-        verdicts = write_verdicts(con, start, end)
+        verdicts, restated = restate_verdicts(con, start, own_start, end)
     counts = verdict_summary(verdicts)
     metadata: dict[str, Any] = {
         "rows": len(verdicts),
         "flagged_rate": float(verdicts["is_anomaly"].mean()) if len(verdicts) else 0.0,
         "top_anomalies": dg.MetadataValue.md(top_anomalies_markdown(verdicts)),
+        "earlier_days_now_anomalous": int(restated["is_anomaly"].sum()),
+        "earlier_days_now_normal": int((~restated["is_anomaly"].astype(bool)).sum()),
     }
+    if restated["is_anomaly"].any():
+        metadata["earlier_days_now_anomalous_list"] = dg.MetadataValue.md(
+            top_anomalies_markdown(restated)
+        )
     metadata.update({f"verdict_{row.verdict}": int(row.days) for row in counts.itertuples()})
     return dg.MaterializeResult(metadata=metadata)
 

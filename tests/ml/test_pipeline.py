@@ -118,6 +118,28 @@ def test_scores_and_verdicts_do_not_depend_on_how_the_window_is_cut(
     assert read_frame(con, "select count(*) as n from analytics.user_day_verdicts")["n"].iloc[0] == 800
 
 
+def test_restating_verdicts_reports_the_earlier_days_it_turned(con, tmp_path):
+    _run(con, tmp_path / "models")
+    normal = read_frame(
+        con,
+        "select user_id, listen_date from analytics.user_day_verdicts"
+        " where not is_anomaly and not coalesce(ml_flag, false) order by listen_date, user_id",
+    )
+    restated_day, own_day = normal.iloc[0], normal[normal["listen_date"] >= pd.Timestamp(2024, 1, 12)].iloc[0]
+    for day in (restated_day, own_day):
+        con.execute(
+            "update analytics.user_day_rule_flags set rule_flag = true, rule_signal_count = 3,"
+            " rule_signals = 'volume,continuity,timing' where user_id = ? and listen_date = ?",
+            [day["user_id"], day["listen_date"].date()],
+        )
+    verdicts, restated = pipeline.restate_verdicts(con, date(2024, 1, 1), date(2024, 1, 12), date(2024, 1, 21))
+    assert len(verdicts) == 800
+    assert restated[["user_id", "is_anomaly"]].values.tolist() == [[restated_day["user_id"], True]]
+    assert pd.Timestamp(restated["listen_date"].iloc[0]) == restated_day["listen_date"]
+    _, unchanged = pipeline.restate_verdicts(con, date(2024, 1, 1), date(2024, 1, 12), date(2024, 1, 21))
+    assert unchanged.empty
+
+
 def test_training_window_reads_only_the_trailing_days(con):
     model = pipeline.train_from_warehouse(con, window_days=7, min_rows=40 * 7)
     assert (model.trained_from, model.trained_through) == (date(2024, 1, 14), date(2024, 1, 20))

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml.verdicts import VERDICT_COLUMNS, build_verdicts, top_anomalies_markdown, verdict_summary
+from ml.verdicts import VERDICT_COLUMNS, build_verdicts, changed_verdicts, top_anomalies_markdown, verdict_summary
 
 DAY = date(2024, 2, 1)
 
@@ -137,3 +137,19 @@ def test_top_anomalies_put_agreement_first_and_skip_normal_days(flags, scores):
 def test_top_anomalies_of_a_quiet_day(flags, scores):
     quiet = build_verdicts(flags.assign(rule_flag=False), scores.assign(ml_flag=False))
     assert top_anomalies_markdown(quiet) == "No anomalous user-days."
+
+
+def test_changed_verdicts_are_the_days_whose_anomaly_turned(flags, scores):
+    verdicts = build_verdicts(flags, scores)
+    earlier = pd.DataFrame(
+        {
+            "user_id": ["normal", "rules", "model", "both"],
+            "listen_date": [pd.Timestamp(DAY)] * 4,
+            "is_anomaly": [True, False, True, True],
+        }
+    )
+    changed = changed_verdicts(earlier, verdicts)
+    assert list(changed.columns) == VERDICT_COLUMNS
+    # "unscored" is absent from the earlier verdicts: a new day, not a changed one.
+    assert changed[["user_id", "is_anomaly"]].values.tolist() == [["normal", False], ["rules", True]]
+    assert changed_verdicts(earlier.iloc[:0], verdicts).empty
