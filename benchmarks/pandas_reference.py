@@ -135,22 +135,22 @@ def user_day_features(df: pd.DataFrame, v: dict) -> pd.DataFrame:
     shared_until = np.minimum(df["prev_end"], df["ended"])  # NaN (no play before) compares False
     df["overlapping"] = shared_until > df["started"] + v["overlap_tolerance_seconds"] + np.where(stamped_to_the_minute, 60, 0)
     # on a schedule: the same interval as the one before although the two plays before differ in
-    # length, or are different tracks both stopped before their end
+    # length, or are different tracks both stopped before their end (or of unknown lengths)
     df["length"] = df["ended"] - df["started"]
-    df["cut_short"] = df["play_seconds"] < df["track_duration_ms"] / 1000.0 - 1
+    df["may_be_cut_short"] = df["track_duration_ms"].isna() | (df["play_seconds"] < df["track_duration_ms"] / 1000.0 - 1)
     g = df.groupby(keys, sort=False)
     previous_interval = g["gap"].shift()
     previous_length_change = g["length"].shift() - g["length"].shift(2)
-    previous_plays_cut_short = (
-        g["cut_short"].shift(fill_value=False)
-        & g["cut_short"].shift(2, fill_value=False)
+    previous_plays_may_be_cut_short = (
+        g["may_be_cut_short"].shift(fill_value=False)
+        & g["may_be_cut_short"].shift(2, fill_value=False)
         & (g["track_id"].shift() != g["track_id"].shift(2))
     )
     # not a play stamped into the same minute as the one before: the interval is a difference of lengths
     same_stamped_minute = stamped_to_the_minute & (df["ended"].round() == df["prev_end"].round())
     df["metronomic"] = ~same_stamped_minute & (df["gap"] > 1) & ((df["gap"] - previous_interval).abs() <= 1) & (
         (previous_length_change.abs() > 1)
-        | (previous_plays_cut_short & (df["gap"] >= v["min_stopped_schedule_seconds"]))
+        | (previous_plays_may_be_cut_short & (df["gap"] >= v["min_stopped_schedule_seconds"]))
     )
     # on repeat: the time of a play of the same track as the play just before it
     df["back_to_back_repeat_seconds"] = df["length"].where(df["track_id"] == g["track_id"].shift(), 0.0)

@@ -24,11 +24,12 @@ window_events as (
 
 ),
 
+-- A play of a track whose length is unknown (Spotify's exports give none) may have been stopped.
 play_times as (
 
     {{ recomputed_plays([
         'user_id', 'listen_date', 'started_epoch_seconds', 'ended_epoch_seconds', 'track_id',
-        'play_seconds < track_duration_ms / 1000 - 1 as is_cut_short',
+        'coalesce(play_seconds < track_duration_ms / 1000 - 1, true) as may_be_cut_short',
     ]) }}
 
 ),
@@ -138,11 +139,11 @@ sequenced as (
         lag(ended_epoch_seconds - started_epoch_seconds) over in_order
             - lag(ended_epoch_seconds - started_epoch_seconds, 2) over in_order as previous_length_change_seconds,
         coalesce(
-            lag(is_cut_short) over in_order
-                and lag(is_cut_short, 2) over in_order
+            lag(may_be_cut_short) over in_order
+                and lag(may_be_cut_short, 2) over in_order
                 and lag(track_id) over in_order <> lag(track_id, 2) over in_order,
             false
-        ) as previous_plays_cut_short,
+        ) as previous_plays_may_be_cut_short,
         case
             when track_id = lag(track_id) over in_order then ended_epoch_seconds - started_epoch_seconds
             else 0
@@ -197,9 +198,10 @@ flagged as (
         end as is_overlapping,
         -- On a schedule: this play starts the same interval (within a second) after the previous
         -- one as that one did after its predecessor, although those two plays differed in length,
-        -- or were two different tracks both stopped before their end. Back to back, a listener's
-        -- intervals follow the lengths of the music, and where a listener stops a track varies;
-        -- a timer's don't. Not a play stamped into the same minute as the play before: both start
+        -- or were two different tracks both stopped before their end (or of unknown lengths: two
+        -- different tracks played through would be of the same length to the second only by
+        -- chance, under 2% of the time). Back to back, a listener's intervals follow the lengths
+        -- of the music, and where a listener stops a track varies; a timer's don't. Not a play stamped into the same minute as the play before: both start
         -- at that minute minus their lengths, so the interval between them is the difference of
         -- the lengths, and a listener skipping through tracks, each played a little shorter within
         -- the minute, seemed to start at equal intervals (20 such plays in a day of a real export).
@@ -210,7 +212,7 @@ flagged as (
                 and (
                     abs(previous_length_change_seconds) > 1
                     or (
-                        previous_plays_cut_short
+                        previous_plays_may_be_cut_short
                         and seconds_since_previous_start >= {{ var('min_stopped_schedule_seconds') }}
                     )
                 ) then 1
