@@ -18,8 +18,8 @@ from ml.pipeline import (
     DEFAULT_MIN_TRAINING_ROWS,
     DEFAULT_WINDOW_DAYS,
     evaluate_warehouse,
-    score_window_to_warehouse,
     restate_verdicts,
+    score_window_to_warehouse,
     train_from_warehouse,
 )
 from ml.verdicts import top_anomalies_markdown, verdict_summary
@@ -212,9 +212,7 @@ def user_day_verdicts(context: dg.AssetExecutionContext, warehouse: WarehouseRes
         "earlier_days_now_normal": int((~restated["is_anomaly"].astype(bool)).sum()),
     }
     if restated["is_anomaly"].any():
-        metadata["earlier_days_now_anomalous_list"] = dg.MetadataValue.md(
-            top_anomalies_markdown(restated)
-        )
+        metadata["earlier_days_now_anomalous_list"] = dg.MetadataValue.md(top_anomalies_markdown(restated))
     metadata.update({f"verdict_{row.verdict}": int(row.days) for row in counts.itertuples()})
     return dg.MaterializeResult(metadata=metadata)
 
