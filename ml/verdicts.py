@@ -195,11 +195,15 @@ def changed_verdicts(earlier: pd.DataFrame, verdicts: pd.DataFrame) -> pd.DataFr
     keys = ["user_id", "listen_date"]
     require_columns(earlier, (*keys, "is_anomaly"), what="earlier verdicts")
     require_columns(verdicts, VERDICT_COLUMNS, what="verdicts")
-    before = earlier[keys].assign(
-        listen_date=pd.to_datetime(earlier["listen_date"]), _was_anomaly=earlier["is_anomaly"].astype(bool)
+    # Compared on a day of one type: either side may hold dates or timestamps.
+    before = pd.DataFrame(
+        {
+            "user_id": earlier["user_id"],
+            "_day": pd.to_datetime(earlier["listen_date"]),
+            "_was_anomaly": earlier["is_anomaly"].astype(bool),
+        }
     )
-    now = verdicts.assign(_day=pd.to_datetime(verdicts["listen_date"]))
-    paired = now.merge(before, left_on=["user_id", "_day"], right_on=keys, suffixes=("", "_earlier"))
+    paired = verdicts.assign(_day=pd.to_datetime(verdicts["listen_date"])).merge(before, on=["user_id", "_day"])
     changed = paired[paired["_was_anomaly"] != paired["is_anomaly"].astype(bool)]
     return changed.sort_values(["_day", "user_id"], kind="mergesort")[VERDICT_COLUMNS].reset_index(drop=True)
 

@@ -204,14 +204,15 @@ def user_day_verdicts(context: dg.AssetExecutionContext, warehouse: WarehouseRes
     with warehouse.connect() as con:
         verdicts, restated = restate_verdicts(con, start, own_start, end)
     counts = verdict_summary(verdicts)
+    now_anomalous = int(restated["is_anomaly"].sum())
     metadata: dict[str, Any] = {
         "rows": len(verdicts),
         "flagged_rate": float(verdicts["is_anomaly"].mean()) if len(verdicts) else 0.0,
         "top_anomalies": dg.MetadataValue.md(top_anomalies_markdown(verdicts)),
-        "earlier_days_now_anomalous": int(restated["is_anomaly"].sum()),
-        "earlier_days_now_normal": int((~restated["is_anomaly"].astype(bool)).sum()),
+        "earlier_days_now_anomalous": now_anomalous,
+        "earlier_days_now_normal": len(restated) - now_anomalous,
     }
-    if restated["is_anomaly"].any():
+    if now_anomalous:
         metadata["earlier_days_now_anomalous_list"] = dg.MetadataValue.md(top_anomalies_markdown(restated))
     metadata.update({f"verdict_{row.verdict}": int(row.days) for row in counts.itertuples()})
     return dg.MaterializeResult(metadata=metadata)

@@ -201,9 +201,9 @@ flagged as (
         -- or were two different tracks both stopped before their end (or of unknown lengths: two
         -- different tracks played through would be of the same length to the second only by
         -- chance, under 2% of the time). Back to back, a listener's intervals follow the lengths
-        -- of the music, and where a listener stops a track varies; a timer's don't. Not a play stamped into the same minute as the play before: both start
-        -- at that minute minus their lengths, so the interval between them is the difference of
-        -- the lengths, and a listener skipping through tracks, each played a little shorter within
+        -- of the music, and where a listener stops a track varies; a timer's don't. Not a play
+        -- stamped into the same minute as the play before: both start at that minute minus their
+        -- lengths, so the interval between them is the difference of the lengths, and a listener skipping through tracks, each played a little shorter within
         -- the minute, seemed to start at equal intervals (20 such plays in a day of a real export).
         case
             when not (is_stamped_to_the_minute and round(ended_epoch_seconds) = round(previous_plays_end_epoch_seconds))
