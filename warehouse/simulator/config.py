@@ -209,8 +209,14 @@ class SimulationConfig:
     skip_storm_seconds_range: tuple = _p((1.0, 8.0), "skip_storm: seconds before a skip.", "anomalies")
     skip_storm_volume_range: tuple = _p((1.5, 3.0), "skip_storm: plays as a multiple of the usual count.", "anomalies")
     loop_hours_range: tuple = _p((3.0, 8.0), "loop: hours of one track on repeat.", "anomalies")
-    sudden_drop_plays_range: tuple = _p((1, 5), "sudden_drop: plays on the dropped day.", "anomalies")
-    sudden_drop_min_usual_plays: float = _p(40.0, "sudden_drop: only users whose usual active-day plays are at least this.", "anomalies")
+    sudden_drop_plays_range: tuple = _p((1, 5), "sudden_drop: plays on each dropped day.", "anomalies")
+    sudden_drop_days_range: tuple = _p(
+        (3, 10),
+        "sudden_drop: consecutive days an account stays near silent (cut short by a day that cannot take it: "
+        "travel, the holiday, another anomaly, the period's end).",
+        "anomalies",
+    )
+    sudden_drop_min_usual_plays: float = _p(40.0, "sudden_drop: only users whose usual active day has at least this many plays, on the persona's lighter kind of day.", "anomalies")
 
     def __post_init__(self) -> None:
         if self.n_users < 1 or self.n_days < 1:

@@ -37,6 +37,7 @@ SIMULATION_PROFILES: dict[str, dict] = {
         "skip_storm_volume_range": (1.0, 1.5),
         "loop_hours_range": (2.0, 4.0),
         "sudden_drop_plays_range": (2, 8),
+        "sudden_drop_days_range": (3, 5),
         "sudden_drop_min_usual_plays": 30.0,
     },
 }

@@ -170,12 +170,16 @@ def _schedule_anomalies(plan: Plan, rng: np.random.Generator) -> np.ndarray:
     total = int(round(config.anomaly_rate * exists.sum()))
     per_type = np.full(len(types), total // len(types))
     per_type[: total % len(types)] += 1
-    usual = pop.intensity
+    # A usual active day at the persona's lighter kind of day (weekday or weekend): a light
+    # persona's intensity of 40 is 14 plays on its days, not a heavy listener.
+    lighter_volume = np.asarray(config.persona_volume_factor, dtype=float).min(axis=1)[pop.persona]
+    usual = pop.intensity * np.where(pop.steady, 1.0, lighter_volume)
     masks = {
         "sudden_drop": (usual >= config.sudden_drop_min_usual_plays) & ~pop.sleep,
         "night_short": (usual >= 5) & (usual <= 120) & ~pop.sleep,
         "account_takeover": ~pop.sleep,
-        "account_sharing": usual >= 5,
+        # A sleep-music night carries most of such a user's artists: a second listener does not double them.
+        "account_sharing": (usual >= 5) & ~pop.sleep,
         "marathon": ~pop.sleep,
     }
     used = np.zeros((n, n_days), dtype=bool)
@@ -191,7 +195,61 @@ def _schedule_anomalies(plan: Plan, rng: np.random.Generator) -> np.ndarray:
         chosen = rng.choice(candidates, size=k, replace=False)
         used.ravel()[chosen] = True
         anomaly.ravel()[chosen] = i
+    # Runs of days replace the single days drawn above for the types that last, once every other type
+    # has its days, from a stream of their own: every other type keeps the days it would have had.
+    lasting_rng = rng_for(config, _PLAN, _LASTING_STREAM)
+    for i, name in enumerate(types):  # a loop over anomaly types
+        if name not in LASTING:
+            continue
+        single_days = np.flatnonzero((anomaly == i).ravel())
+        used.ravel()[single_days] = False
+        anomaly.ravel()[single_days] = NO_ANOMALY
+        user_mask = masks.get(name, np.ones(n, dtype=bool))
+        free = eligible & ~used & user_mask[:, None]
+        runs = _lasting_days(lasting_rng, np.flatnonzero(free.ravel()), single_days.size, getattr(config, LASTING[name]), free, n_days)
+        used.ravel()[runs] = True
+        anomaly.ravel()[runs] = i
     return anomaly
+
+
+#: Anomalies that last several days in a row, and the config field with their range of days.
+LASTING = {"sudden_drop": "sudden_drop_days_range"}
+#: The key, under the plan's stream, of the stream that draws those runs.
+_LASTING_STREAM = 1
+
+
+def _lasting_days(
+    rng: np.random.Generator, candidates: np.ndarray, n_days_wanted: int, days_range: tuple, free: np.ndarray, n_days: int
+) -> np.ndarray:
+    """Flat (user, day) indices of runs of consecutive free days, at most ``n_days_wanted`` in all.
+
+    Each run starts on a free candidate day and lasts a length drawn from ``days_range``
+    (inclusive), cut short at the first day that is not free or past the period; runs are drawn
+    in batches until the days cut short are made up, fewer than a run's days are left, or no
+    candidate is.
+    """
+    lo, hi = days_range
+    taken = free.copy()
+    chosen = [np.zeros(0, dtype=np.int64)]
+    wanted = n_days_wanted
+    while wanted >= lo:  # a loop over batches of runs, not over users
+        open_starts = candidates[taken.ravel()[candidates]]
+        if open_starts.size == 0:
+            break
+        starts = rng.choice(open_starts, size=min(max(wanted // hi, 1), open_starts.size), replace=False)
+        lengths = np.minimum(rng.integers(lo, hi + 1, starts.size), wanted)
+        keep = np.cumsum(lengths) <= wanted
+        starts, lengths = starts[keep], lengths[keep]
+        users, first_days = np.divmod(starts, n_days)
+        running = np.ones(starts.size, dtype=bool)
+        for offset in range(hi):  # a loop over the days of a run
+            days = np.minimum(first_days + offset, n_days - 1)
+            running &= (offset < lengths) & (first_days + offset < n_days) & taken[users, days]
+            flat = users[running] * n_days + days[running]
+            taken.ravel()[flat] = False
+            chosen.append(flat)
+            wanted -= flat.size
+    return np.concatenate(chosen)
 
 
 def _date_array(config: SimulationConfig, day_idx: np.ndarray) -> pa.Array:
