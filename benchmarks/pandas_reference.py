@@ -36,7 +36,8 @@ SIMPLE_FEATURES = [
 ]
 DERIVED_FEATURES = [
     "longest_session_minutes", "new_track_share", "new_artist_share", "top_artist_share", "country_count",
-    "platform_count", "new_country_count", "new_platform_count", "inter_play_gap_cv", "distinct_play_length_share",
+    "platform_count", "new_country_count", "new_platform_count", "day_old_country_count", "inter_play_gap_cv",
+    "distinct_play_length_share",
     "distinct_stream_length_share",
     "overlapping_play_share", "unusual_hour_share", "abroad_play_share", "new_context_age_days", "new_context_new_artist_share",
     "observed_until_hour",
@@ -228,11 +229,16 @@ def user_day_features(df: pd.DataFrame, v: dict) -> pd.DataFrame:
         daily[column] = firsts.groupby(keys).size()
         daily[column] = daily[column].fillna(0).astype("int64")
 
+    # countries first played the day before, played again
+    country_age = (df["listen_date"] - df["first_country"]).dt.days
+    day_old = df.loc[country_age == 1, keys + ["country"]].drop_duplicates()
+    daily["day_old_country_count"] = day_old.groupby(keys).size()
+    daily["day_old_country_count"] = daily["day_old_country_count"].fillna(0).astype("int64")
+
     # a device and a place that appeared together: a play whose country and platform were both
     # first played on the same day, within new_context_days
-    pair_age = (df["listen_date"] - df["first_country"]).dt.days
-    recent_pair = (df["first_country"] == df["first_platform"]) & (pair_age < v["new_context_days"])
-    daily["new_context_age_days"] = pair_age.where(recent_pair).groupby([df["user_id"], df["listen_date"]]).min()
+    recent_pair = (df["first_country"] == df["first_platform"]) & (country_age < v["new_context_days"])
+    daily["new_context_age_days"] = country_age.where(recent_pair).groupby([df["user_id"], df["listen_date"]]).min()
     # whose music the pair plays: its plays by artists first played once it had appeared
     pair_new_artist = (df["first_artist_id"] >= df["first_country"]).astype(float).where(recent_pair)
     daily["new_context_new_artist_share"] = pair_new_artist.groupby([df["user_id"], df["listen_date"]]).mean()
@@ -413,8 +419,11 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
             deviates &= enough_plays
         df[f"is_{m}_deviation"] = deviates
         families[s["family"]] |= df[f"is_{m}_deviation"]
-    # "Never seen before" needs some history (a day), not a baseline.
-    country_hopping = (df["history_days"] >= 1) & (df["new_country_count"] >= v["min_new_countries"])
+    # "Never seen before" needs some history (a day), not a baseline. The hop goes on the next day
+    # among as many countries first played the day before, when that day had history of its own.
+    country_hopping = ((df["history_days"] >= 1) & (df["new_country_count"] >= v["min_new_countries"])) | (
+        (df["history_days"] >= 2) & (df["day_old_country_count"] >= v["min_new_countries"])
+    )
     # Days of history grow by at most one a day. Alone, the pair must have appeared once the account
     # had a week of history, and counts for new_context_alone_days, or while it is new when its music
     # is nearly all someone else's; beside plays from another country

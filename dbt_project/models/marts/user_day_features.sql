@@ -46,12 +46,13 @@ entity_events as (
 
 ),
 
--- From new_context_days - 1 days before the window: a country and a platform first played then
--- are still new in it. Every other use matches a day of the window.
+-- From new_context_days - 1 days before the window (at least the day before): a country and a
+-- platform first played then are still new in it, and a country first played the day before is a
+-- day old. Every other use matches a day of the window.
 first_seen as (
 
     select * from {{ ref('int_user_entities_first_seen') }}
-    where first_listen_date >= {{ listen_window_start() }} - {{ var('new_context_days') - 1 }}
+    where first_listen_date >= {{ listen_window_start() }} - {{ [var('new_context_days') - 1, 1] | max }}
         and first_listen_date < {{ listen_window_end() }}
 
 ),
@@ -94,6 +95,24 @@ context_counts as (
         count(distinct nullif(platform, {{ unknown_context() }})) as platform_count
     from day_contexts
     group by user_id, listen_date
+
+),
+
+-- Countries first played the day before, played again: hopping between countries goes on the next
+-- day among the same ones, where a traveller stays in one.
+day_old_countries as (
+
+    select
+        day_contexts.user_id,
+        day_contexts.listen_date,
+        count(distinct first_seen.entity_id) as day_old_country_count
+    from day_contexts
+    inner join first_seen
+        on day_contexts.user_id = first_seen.user_id
+        and first_seen.entity_type = 'country'
+        and day_contexts.country = first_seen.entity_id
+        and first_seen.first_listen_date = cast({{ dbt.dateadd('day', -1, 'day_contexts.listen_date') }} as date)
+    group by day_contexts.user_id, day_contexts.listen_date
 
 ),
 
@@ -485,6 +504,7 @@ final as (
         top_entities.new_artist_plays / daily.play_count as new_artist_share,
         coalesce(new_context.new_country_count, 0) as new_country_count,
         coalesce(new_context.new_platform_count, 0) as new_platform_count,
+        coalesce(day_old_countries.day_old_country_count, 0) as day_old_country_count,
         new_context_ages.new_context_age_days,
         new_context_ages.new_context_new_artist_share,
         context_counts.country_count,
@@ -529,6 +549,9 @@ final as (
     left join new_context_ages
         on daily.user_id = new_context_ages.user_id
         and daily.listen_date = new_context_ages.listen_date
+    left join day_old_countries
+        on daily.user_id = day_old_countries.user_id
+        and daily.listen_date = day_old_countries.listen_date
 
 )
 

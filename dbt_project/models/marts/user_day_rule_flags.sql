@@ -94,8 +94,11 @@
     'continuity': '(is_volume_signal and longest_session_minutes < ' ~ var('min_session_minutes_beside_volume') ~ ')',
     'engagement': '(is_new_artist_share_deviation and (is_skip_rate_deviation or coalesce(is_short_play_share_deviation and skip_rate >= short_play_share, false)) and not (is_distinct_stream_length_share_deviation or is_machine_timed or is_machine_cut))',
 } %}
-{#- "Never seen before" needs some history, not a baseline: on an account's first day every country is new. #}
-{%- set country_hopping = '(history_days >= 1 and new_country_count >= ' ~ var('min_new_countries') ~ ')' %}
+{#- "Never seen before" needs some history, not a baseline: on an account's first day every country is new.
+    The hop goes on the next day when as many countries first played the day before are played again
+    (a trip stays in one); that day needed history of its own. #}
+{%- set hopping_to_new_countries = '(history_days >= 1 and new_country_count >= ' ~ var('min_new_countries') ~ ')' %}
+{%- set country_hopping = '(' ~ hopping_to_new_countries ~ ' or (history_days >= 2 and day_old_country_count >= ' ~ var('min_new_countries') ~ '))' %}
 {#- The new pair's music is someone else's through and through: alone, an intruder while the owner is silent. #}
 {%- set plays_someone_elses_music_only = 'new_context_new_artist_share >= ' ~ var('min_intruder_alone_new_artist_share') %}
 
@@ -643,6 +646,7 @@ final as (
         new_track_share,
         new_artist_share,
         new_country_count,
+        day_old_country_count,
         new_context_age_days,
         new_context_new_artist_share,
         new_platform_count,
@@ -748,6 +752,9 @@ final as (
                         || ', ' || {{ format_for_reason('top_track_share * minutes_played', 'count') }} || ' min in all'
             end,
             case
+                when is_country_hopping and not {{ hopping_to_new_countries }}
+                    then {{ count_with_noun('day_old_country_count', 'country', 'countries') }}
+                        || ' first played the day before, again in one day'
                 when is_new_context_deviation and not is_country_hopping and new_context_age_days > 0
                     then 'plays from a country and a platform first used together '
                         || {{ count_with_noun('new_context_age_days', 'day', 'days') }} || ' ago'
