@@ -381,6 +381,22 @@ def test_a_play_logged_twice_in_canonical_events_loads_once(con, tmp_path):
     assert con.execute("select count(*) from raw.listening_events where track_id = 'logged-twice'").fetchall() == [(1,)]
 
 
+def test_a_quick_skip_logged_twice_under_two_ids_loads_once(con, tmp_path):
+    """A skip of a few seconds is too short to crossfade into: a record of it starting before it
+    ended repeats it, whatever its event id; once it has ended, the same skip again is a play."""
+    plays = _write_bytes(
+        tmp_path,
+        "plays.csv",
+        b"event_id,user_id,played_at,ms_played,track_id\n"
+        b"e1,amy,2024-06-01T13:00:00.500Z,1900,skipped\n"
+        b"e2,amy,2024-06-01T13:00:00.500Z,1900,skipped\n"  # the same instant, another id: one play
+        b"e4,amy,2024-06-01T13:00:02.500Z,1900,skipped\n",  # after it ended: skipped again
+    )
+    report = load_files(con, plays)
+    assert (report.rows_loaded, report.rows_duplicate) == (2, 1)
+    assert con.execute("select event_id from raw.listening_events order by played_at").fetchall() == [("e1",), ("e4",)]
+
+
 def test_unicode_names_give_stable_distinct_ids(con, tmp_path):
     load_files(con, FIXTURES / "spotify_account" / "alice")
     artists = con.execute("select count(distinct artist_id) from raw.listening_events").fetchone()[0]

@@ -235,14 +235,16 @@ def _validate_events(con: duckdb.DuckDBPyConnection, salt: str | None, now: date
         -- (Spotify's exports 13-18 s, client logs a second or two): the same track for the same
         -- milliseconds, starting before the first record's play could have ended. Nobody hears
         -- one track twice at once for the same time to the millisecond, so the later record
-        -- repeats the first. A replay starts as the play before it ends, or a crossfade earlier;
-        -- where both ends are stamped to the minute (account data), a minute earlier.
+        -- repeats the first. A replay starts as the play before it ends, or a crossfade earlier
+        -- (a play no longer than a crossfade, a quick skip, is not crossfaded into); where both
+        -- ends are stamped to the minute (account data), a minute earlier.
         repeated_records as (
             select source_file, "row_number",
                 epoch_ms(played_at) - lag(epoch_ms(played_at)) over same_play
                     < ms_played - case
                         when ends_on_a_whole_minute and lag(ends_on_a_whole_minute) over same_play then 60000
-                        else {MAX_CROSSFADE_MS}
+                        when ms_played > {MAX_CROSSFADE_MS} then {MAX_CROSSFADE_MS}
+                        else 0
                     end as repeats_a_record
             from (
                 select *, ts_is_end and ts = date_trunc('minute', ts) as ends_on_a_whole_minute
