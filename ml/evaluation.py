@@ -159,11 +159,23 @@ def evaluation_markdown(evaluation: pd.DataFrame) -> str:
     spreads = (
         {(r.detector, r.metric, r.segment): r.spread for r in evaluation.itertuples()} if "spread" in evaluation else {}
     )
+    # The targets hold per run (every type found, every look-alike left alone): its worst run is shown.
+    worsts = (
+        {(r.detector, r.metric, r.segment): (r.lowest if r.metric == "recall" else r.highest) for r in evaluation.itertuples()}
+        if {"lowest", "highest"} <= set(evaluation)
+        else {}
+    )
 
     def cell(detector: str, metric: str, segment: str) -> str:
-        text = _format(metric, values.get((detector, metric, segment), np.nan))
-        spread = spreads.get((detector, metric, segment), np.nan)
-        return text if np.isnan(spread) or text == "–" else f"{text} ± {_format(metric, spread)}"
+        key = (detector, metric, segment)
+        text = _format(metric, values.get(key, np.nan))
+        spread = spreads.get(key, np.nan)
+        if np.isnan(spread) or text == "–":
+            return text
+        text = f"{text} ± {_format(metric, spread)}"
+        if segment != "all" and metric in ("recall", "flagged_rate"):
+            text += f" (worst {_format(metric, worsts[key])})"
+        return text
 
     lines = ["| metric | " + " | ".join(detectors) + " |", "|---|" + "---|" * len(detectors)]
     for metric, segment in order:
@@ -175,12 +187,20 @@ def evaluation_markdown(evaluation: pd.DataFrame) -> str:
 def combine_runs(evaluations: list[pd.DataFrame]) -> pd.DataFrame:
     """Several runs' evaluations (e.g. one per seed) as mean ``value`` and standard deviation ``spread``.
 
-    ``support`` is summed over the runs; ``runs`` counts the runs that had the metric.
+    ``lowest`` and ``highest`` are the runs' extremes; ``support`` is summed over the runs; ``runs``
+    counts the runs that had the metric.
     """
     if not evaluations:
         raise ValueError("no evaluations to combine")
     stacked = pd.concat(evaluations, ignore_index=True)
     require_columns(stacked, EVALUATION_COLUMNS, what="evaluation")
     grouped = stacked.groupby(["detector", "metric", "segment"], sort=False)
-    combined = grouped.agg(value=("value", "mean"), spread=("value", "std"), support=("support", "sum"), runs=("value", "count"))
+    combined = grouped.agg(
+        value=("value", "mean"),
+        spread=("value", "std"),
+        lowest=("value", "min"),
+        highest=("value", "max"),
+        support=("support", "sum"),
+        runs=("value", "count"),
+    )
     return combined.reset_index()

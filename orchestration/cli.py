@@ -327,7 +327,8 @@ def command_evaluate(arguments: argparse.Namespace) -> int:
     profile = "" if source.profile == "default" else f" (profile {source.profile})"
     table = (
         f"Simulated {config.n_users:,} users x {config.n_days} days{profile}, seeds {', '.join(map(str, arguments.seeds))}: "
-        "mean ± standard deviation over the seeds.\n\n" + evaluation_markdown(combine_runs(evaluations))
+        "mean ± standard deviation over the seeds; per anomaly type and look-alike, the worst seed's value "
+        "(the lowest recall, the highest flagged rate).\n\n" + evaluation_markdown(combine_runs(evaluations))
     )
     _say("\n" + table)
     if arguments.readme:

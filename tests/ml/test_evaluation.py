@@ -129,4 +129,15 @@ def test_runs_combine_into_mean_and_spread_per_metric():
     assert row["value"] == pytest.approx(0.9)
     assert row["spread"] == pytest.approx(0.1)
     assert (row["support"], row["runs"]) == (30, 3)
-    assert "0.900 ± 0.100" in evaluation_markdown(combined)
+    assert (row["lowest"], row["highest"]) == (0.8, 1.0)
+    assert "| recall: marathon | 0.900 ± 0.100 (worst 0.800) |" in evaluation_markdown(combined)
+
+
+def test_a_look_alikes_worst_run_is_its_highest_flagged_rate():
+    def run(rate: float) -> pd.DataFrame:
+        return pd.DataFrame(
+            {"detector": ["hybrid"], "metric": ["flagged_rate"], "segment": ["travel"], "value": [rate], "support": [100]}
+        )
+
+    text = evaluation_markdown(combine_runs([run(0.01), run(0.03), run(0.02)]))
+    assert "| flagged rate: travel (benign) | 2.00% ± 1.00% (worst 3.00%) |" in text
