@@ -206,7 +206,7 @@ def _schedule_anomalies(plan: Plan, rng: np.random.Generator) -> np.ndarray:
         anomaly.ravel()[single_days] = NO_ANOMALY
         user_mask = masks.get(name, np.ones(n, dtype=bool))
         free = eligible & ~used & user_mask[:, None]
-        runs = _lasting_days(lasting_rng, np.flatnonzero(free.ravel()), single_days.size, getattr(config, LASTING[name]), free, n_days)
+        runs = _lasting_days(lasting_rng, free, single_days.size, getattr(config, LASTING[name]))
         used.ravel()[runs] = True
         anomaly.ravel()[runs] = i
     return anomaly
@@ -218,22 +218,21 @@ LASTING = {"sudden_drop": "sudden_drop_days_range"}
 _LASTING_STREAM = 1
 
 
-def _lasting_days(
-    rng: np.random.Generator, candidates: np.ndarray, n_days_wanted: int, days_range: tuple, free: np.ndarray, n_days: int
-) -> np.ndarray:
-    """Flat (user, day) indices of runs of consecutive free days, at most ``n_days_wanted`` in all.
+def _lasting_days(rng: np.random.Generator, free: np.ndarray, n_days_wanted: int, days_range: tuple) -> np.ndarray:
+    """Flat (user, day) indices of runs of consecutive ``free`` days, at most ``n_days_wanted`` in all.
 
-    Each run starts on a free candidate day and lasts a length drawn from ``days_range``
+    Each run starts on a free day and lasts a length drawn from ``days_range``
     (inclusive), cut short at the first day that is not free or past the period; runs are drawn
     in batches until the days cut short are made up, fewer than a run's days are left, or no
-    candidate is.
+    free day is.
     """
     lo, hi = days_range
+    n_days = free.shape[1]
     taken = free.copy()
     chosen = [np.zeros(0, dtype=np.int64)]
     wanted = n_days_wanted
     while wanted >= lo:  # a loop over batches of runs, not over users
-        open_starts = candidates[taken.ravel()[candidates]]
+        open_starts = np.flatnonzero(taken)
         if open_starts.size == 0:
             break
         starts = rng.choice(open_starts, size=min(max(wanted // hi, 1), open_starts.size), replace=False)
