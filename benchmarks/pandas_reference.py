@@ -223,17 +223,17 @@ def user_day_features(df: pd.DataFrame, v: dict) -> pd.DataFrame:
     day = daily.index.get_level_values("listen_date")
     daily["observed_until_hour"] = np.where(known_local.dt.normalize() > day, 24, known_local.dt.hour)
 
-    # new countries / platforms: entities whose first day is this day
-    for entity, column in [("country", "new_country_count"), ("platform", "new_platform_count")]:
-        firsts = df.loc[df[f"is_new_{entity}"], keys + [entity]].drop_duplicates()
-        daily[column] = firsts.groupby(keys).size()
-        daily[column] = daily[column].fillna(0).astype("int64")
-
-    # countries first played the day before, played again
+    # new countries / platforms (entities whose first day is this day), and countries first played
+    # the day before, played again
     country_age = (df["listen_date"] - df["first_country"]).dt.days
-    day_old = df.loc[country_age == 1, keys + ["country"]].drop_duplicates()
-    daily["day_old_country_count"] = day_old.groupby(keys).size()
-    daily["day_old_country_count"] = daily["day_old_country_count"].fillna(0).astype("int64")
+    for entity, column, plays in [
+        ("country", "new_country_count", df["is_new_country"]),
+        ("platform", "new_platform_count", df["is_new_platform"]),
+        ("country", "day_old_country_count", country_age == 1),
+    ]:
+        entities = df.loc[plays, keys + [entity]].drop_duplicates()
+        daily[column] = entities.groupby(keys).size()
+        daily[column] = daily[column].fillna(0).astype("int64")
 
     # a device and a place that appeared together: a play whose country and platform were both
     # first played on the same day, within new_context_days

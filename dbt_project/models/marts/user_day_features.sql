@@ -86,32 +86,22 @@ day_contexts as (
 
 ),
 
+-- With the countries first played the day before, played again: hopping between countries goes on
+-- the next day among the same ones, where a traveller stays in one.
 context_counts as (
-
-    select
-        user_id,
-        listen_date,
-        count(distinct nullif(country, {{ unknown_context() }})) as country_count,
-        count(distinct nullif(platform, {{ unknown_context() }})) as platform_count
-    from day_contexts
-    group by user_id, listen_date
-
-),
-
--- Countries first played the day before, played again: hopping between countries goes on the next
--- day among the same ones, where a traveller stays in one.
-day_old_countries as (
 
     select
         day_contexts.user_id,
         day_contexts.listen_date,
-        count(distinct first_seen.entity_id) as day_old_country_count
+        count(distinct nullif(day_contexts.country, {{ unknown_context() }})) as country_count,
+        count(distinct nullif(day_contexts.platform, {{ unknown_context() }})) as platform_count,
+        count(distinct day_old_countries.entity_id) as day_old_country_count
     from day_contexts
-    inner join first_seen
-        on day_contexts.user_id = first_seen.user_id
-        and first_seen.entity_type = 'country'
-        and day_contexts.country = first_seen.entity_id
-        and first_seen.first_listen_date = cast({{ dbt.dateadd('day', -1, 'day_contexts.listen_date') }} as date)
+    left join first_seen as day_old_countries
+        on day_contexts.user_id = day_old_countries.user_id
+        and day_old_countries.entity_type = 'country'
+        and day_contexts.country = day_old_countries.entity_id
+        and day_old_countries.first_listen_date = cast({{ dbt.dateadd('day', -1, 'day_contexts.listen_date') }} as date)
     group by day_contexts.user_id, day_contexts.listen_date
 
 ),
@@ -504,7 +494,7 @@ final as (
         top_entities.new_artist_plays / daily.play_count as new_artist_share,
         coalesce(new_context.new_country_count, 0) as new_country_count,
         coalesce(new_context.new_platform_count, 0) as new_platform_count,
-        coalesce(day_old_countries.day_old_country_count, 0) as day_old_country_count,
+        context_counts.day_old_country_count,
         new_context_ages.new_context_age_days,
         new_context_ages.new_context_new_artist_share,
         context_counts.country_count,
@@ -549,9 +539,6 @@ final as (
     left join new_context_ages
         on daily.user_id = new_context_ages.user_id
         and daily.listen_date = new_context_ages.listen_date
-    left join day_old_countries
-        on daily.user_id = day_old_countries.user_id
-        and daily.listen_date = day_old_countries.listen_date
 
 )
 
