@@ -40,6 +40,7 @@ DERIVED_FEATURES = [
     "distinct_play_length_share",
     "distinct_stream_length_share",
     "overlapping_play_share", "unusual_hour_share", "abroad_play_share", "new_context_age_days", "new_context_new_artist_share",
+    "recent_platform_age_days", "recent_platform_play_count", "recent_platform_new_artist_play_count",
     "observed_until_hour",
     "back_to_back_repeat_minutes",
 ]
@@ -242,6 +243,15 @@ def user_day_features(df: pd.DataFrame, v: dict) -> pd.DataFrame:
     # whose music the pair plays: its plays by artists first played once it had appeared
     pair_new_artist = (df["first_artist_id"] >= df["first_country"]).astype(float).where(recent_pair)
     daily["new_context_new_artist_share"] = pair_new_artist.groupby([df["user_id"], df["listen_date"]]).mean()
+    # whose music the platforms first played in the days before play (a second listener's device)
+    platform_age = (df["listen_date"] - df["first_platform"]).dt.days
+    recent_platform = (platform_age >= 1) & (platform_age < v["recent_platform_days"])
+    by_day = [df["user_id"], df["listen_date"]]
+    daily["recent_platform_age_days"] = platform_age.where(recent_platform).groupby(by_day).max()
+    daily["recent_platform_play_count"] = recent_platform.groupby(by_day).sum()
+    daily["recent_platform_new_artist_play_count"] = (
+        recent_platform & (df["first_artist_id"] >= df["first_platform"])
+    ).groupby(by_day).sum()
 
     # unusual hours: hours of the day the user played nothing in during the baseline window (the N
     # days before the gap of G days just before the day)
@@ -454,7 +464,16 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
     lasting_overlap[overlapping.index] = (
         usual_before.groupby([overlapping["user_id"], overlap_run]).transform(lambda days: days.iloc[0]) == 0
     )
-    families["context"] |= new_context | lasting_overlap
+    # Someone else's music on a device that appeared once the account had a week of history.
+    second_listener_platform = (
+        (df["history_days"] >= v["min_baseline_days"] + df["recent_platform_age_days"])
+        & (df["recent_platform_new_artist_play_count"] >= v["min_recent_platform_new_artist_plays"])
+        & (
+            df["recent_platform_new_artist_play_count"]
+            >= v["min_intruder_alone_new_artist_share"] * df["recent_platform_play_count"]
+        )
+    )
+    families["context"] |= new_context | lasting_overlap | second_listener_platform
     # A substantial volume collapsing: the volume family's evidence, not decisive.
     def under_a_share_of(usual: pd.Series) -> pd.Series:
         return (
@@ -565,13 +584,15 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
     )
     # Decisive on their own: several new countries in one day or a new device in a new country
     # beside plays from another country, or alone playing nearly nothing but someone else's music,
-    # overlapping streams (day after day, from a usual of none), one track looping through the day,
+    # someone else's music on a recent device, overlapping streams (day after day, from a usual of
+    # none), one track looping through the day,
     # a day far beyond the user's own record, plays on a fixed schedule, streams cut to a handful of
     # lengths, near silence day after day (from its first day, once it lasts).
     far_beyond_record = beyond_record["minutes_played"].fillna(False)
     decisive = (
         country_hopping
         | (new_context & ((df["country_count"] >= 2) | plays_someone_elses_music_only))
+        | second_listener_platform
         | far_beyond_record
         | df["is_overlapping_play_share_deviation"]
         | lasting_overlap

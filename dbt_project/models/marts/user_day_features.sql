@@ -48,11 +48,12 @@ entity_events as (
 
 -- From new_context_days - 1 days before the window (at least the day before): a country and a
 -- platform first played then are still new in it, and a country first played the day before is a
--- day old. Every other use matches a day of the window.
+-- day old. So from recent_platform_days - 1 days before, for a platform that is recent in it.
+-- Every other use matches a day of the window.
 first_seen as (
 
     select * from {{ ref('int_user_entities_first_seen') }}
-    where first_listen_date >= {{ listen_window_start() }} - {{ [var('new_context_days') - 1, 1] | max }}
+    where first_listen_date >= {{ listen_window_start() }} - {{ [var('new_context_days') - 1, var('recent_platform_days') - 1, 1] | max }}
         and first_listen_date < {{ listen_window_end() }}
 
 ),
@@ -129,6 +130,35 @@ new_context_ages as (
         and artists.entity_type = 'artist'
         and day_contexts.artist_id = artists.entity_id
         and artists.first_listen_date >= new_context_pairs.first_listen_date
+    group by day_contexts.user_id, day_contexts.listen_date
+
+),
+
+-- Whose music the platforms first played in the days before play (var recent_platform_days; a
+-- platform's first day is the new context's): their plays by artists the user first played once
+-- the platform had appeared. A second listener brings a device and a taste of their own, day
+-- after day, where the owner's new phone plays the owner's music.
+recent_platform_music as (
+
+    select
+        day_contexts.user_id,
+        day_contexts.listen_date,
+        max({{ dbt.datediff('platforms.first_listen_date', 'day_contexts.listen_date', 'day') }}) as recent_platform_age_days,
+        sum(day_contexts.play_count) as recent_platform_play_count,
+        sum(case when artists.entity_id is not null then day_contexts.play_count else 0 end)
+            as recent_platform_new_artist_play_count
+    from day_contexts
+    inner join first_seen as platforms
+        on day_contexts.user_id = platforms.user_id
+        and platforms.entity_type = 'platform'
+        and day_contexts.platform = platforms.entity_id
+        and platforms.first_listen_date < day_contexts.listen_date
+        and platforms.first_listen_date > {{ dbt.dateadd('day', -(var('recent_platform_days') | int), 'day_contexts.listen_date') }}
+    left join first_seen as artists
+        on day_contexts.user_id = artists.user_id
+        and artists.entity_type = 'artist'
+        and day_contexts.artist_id = artists.entity_id
+        and artists.first_listen_date >= platforms.first_listen_date
     group by day_contexts.user_id, day_contexts.listen_date
 
 ),
@@ -497,6 +527,9 @@ final as (
         context_counts.day_old_country_count,
         new_context_ages.new_context_age_days,
         new_context_ages.new_context_new_artist_share,
+        recent_platform_music.recent_platform_age_days,
+        coalesce(recent_platform_music.recent_platform_play_count, 0) as recent_platform_play_count,
+        coalesce(recent_platform_music.recent_platform_new_artist_play_count, 0) as recent_platform_new_artist_play_count,
         context_counts.country_count,
         context_counts.platform_count,
         daily.abroad_play_share,
@@ -539,6 +572,9 @@ final as (
     left join new_context_ages
         on daily.user_id = new_context_ages.user_id
         and daily.listen_date = new_context_ages.listen_date
+    left join recent_platform_music
+        on daily.user_id = recent_platform_music.user_id
+        and daily.listen_date = recent_platform_music.listen_date
 
 )
 

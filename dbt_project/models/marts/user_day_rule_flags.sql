@@ -327,6 +327,15 @@ signals as (
                 ),
             false
         ) as is_new_context_deviation,
+        -- Someone else's music on a recent device: a second listener. The device appeared once the
+        -- account had a week of history, as the pair's above: an account's first devices are all new.
+        coalesce(
+            history_days >= {{ var('min_baseline_days') }} + recent_platform_age_days
+                and recent_platform_new_artist_play_count >= {{ var('min_recent_platform_new_artist_plays') }}
+                and recent_platform_new_artist_play_count
+                    >= {{ var('min_intruder_alone_new_artist_share') }} * recent_platform_play_count,
+            false
+        ) as is_second_listener_platform,
         coalesce({{ country_hopping }}, false) as is_country_hopping,
         -- A day's listening far beyond the user's own record (the volume deviation's record condition)
         -- is a marathon for that user, in however many sessions: decisive, as the 18-hour ceiling is.
@@ -565,7 +574,7 @@ families as (
             {%- for signal in counted_signals if signal.family == family %}
             is_{{ signal.metric }}_deviation or
             {%- endfor %}
-            {{ {'context': 'is_new_context_deviation or coalesce(overlap_runs.usual_overlapping_play_share_before = 0, false)', 'volume': 'is_volume_collapse or coalesce(silences.is_lasting_collapse, false) or silences.silence_lasting_from is not null', 'engagement': 'is_machine_timed or is_machine_cut'}.get(family, 'false') }}
+            {{ {'context': 'is_new_context_deviation or is_second_listener_platform or coalesce(overlap_runs.usual_overlapping_play_share_before = 0, false)', 'volume': 'is_volume_collapse or coalesce(silences.is_lasting_collapse, false) or silences.silence_lasting_from is not null', 'engagement': 'is_machine_timed or is_machine_cut'}.get(family, 'false') }}
         ) as is_{{ family }}_signal,
         {%- endfor %}
         -- One track for hours, its share deviating (the deviation holds the human ceiling of half
@@ -611,6 +620,7 @@ counted as (
                     and (country_count >= 2 or {{ plays_someone_elses_music_only }}),
                 false
             )
+            or is_second_listener_platform
             or is_overlapping_play_share_deviation
             or is_lasting_overlap
             or is_track_loop
@@ -649,6 +659,9 @@ final as (
         day_old_country_count,
         new_context_age_days,
         new_context_new_artist_share,
+        recent_platform_age_days,
+        recent_platform_play_count,
+        recent_platform_new_artist_play_count,
         new_platform_count,
         country_count,
         platform_count,
@@ -687,6 +700,7 @@ final as (
         overlapping_since,
         usual_overlapping_play_share_before,
         is_lasting_overlap,
+        is_second_listener_platform,
         has_decisive_signal,
         rule_signal_count >= {{ var('min_deviating_families') }} or has_decisive_signal as rule_flag,
         concat_ws(
@@ -731,6 +745,13 @@ final as (
                     then {{ format_for_reason('overlapping_play_share', 'percent') }}
                         || '% of plays overlap another play, on days with overlapping plays since '
                         || cast(overlapping_since as {{ dbt.type_string() }}) || ' (usually none before)'
+            end,
+            case
+                when is_second_listener_platform
+                    then {{ format_for_reason('recent_platform_new_artist_play_count', 'count') }} || ' of '
+                        || {{ count_with_noun('recent_platform_play_count', 'play', 'plays') }}
+                        || ' on a platform first used ' || {{ count_with_noun('recent_platform_age_days', 'day', 'days') }}
+                        || ' ago by artists first played since (someone else''s music)'
             end,
             case
                 when is_machine_timed
