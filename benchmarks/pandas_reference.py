@@ -243,15 +243,27 @@ def user_day_features(df: pd.DataFrame, v: dict) -> pd.DataFrame:
     # whose music the pair plays: its plays by artists first played once it had appeared
     pair_new_artist = (df["first_artist_id"] >= df["first_country"]).astype(float).where(recent_pair)
     daily["new_context_new_artist_share"] = pair_new_artist.groupby([df["user_id"], df["listen_date"]]).mean()
-    # whose music the platforms first played in the days before play (a second listener's device)
+    # whose music the platforms first played in the days before play (a second listener's device):
+    # per day, the recent platform playing the most music first played since it appeared
     platform_age = (df["listen_date"] - df["first_platform"]).dt.days
-    recent_platform = (platform_age >= 1) & (platform_age < v["recent_platform_days"])
-    by_day = [df["user_id"], df["listen_date"]]
-    daily["recent_platform_age_days"] = platform_age.where(recent_platform).groupby(by_day).max()
-    daily["recent_platform_play_count"] = recent_platform.groupby(by_day).sum()
-    daily["recent_platform_new_artist_play_count"] = (
-        recent_platform & (df["first_artist_id"] >= df["first_platform"])
-    ).groupby(by_day).sum()
+    recent = df.loc[(platform_age >= 1) & (platform_age < v["recent_platform_days"]), keys + ["platform"]].assign(
+        recent_platform_age_days=platform_age,
+        recent_platform_play_count=1,
+        recent_platform_new_artist_play_count=(df["first_artist_id"] >= df["first_platform"]).astype(int),
+    )
+    per_platform = recent.groupby(keys + ["platform"]).agg(
+        recent_platform_age_days=("recent_platform_age_days", "max"),
+        recent_platform_play_count=("recent_platform_play_count", "sum"),
+        recent_platform_new_artist_play_count=("recent_platform_new_artist_play_count", "sum"),
+    ).reset_index()
+    most_music = per_platform.sort_values(
+        keys + ["recent_platform_new_artist_play_count", "platform"], ascending=[True, True, False, True]
+    ).drop_duplicates(keys).set_index(keys)
+    for column in ["recent_platform_age_days", "recent_platform_play_count", "recent_platform_new_artist_play_count"]:
+        daily[column] = most_music[column]
+    daily[["recent_platform_play_count", "recent_platform_new_artist_play_count"]] = (
+        daily[["recent_platform_play_count", "recent_platform_new_artist_play_count"]].fillna(0).astype("int64")
+    )
 
     # unusual hours: hours of the day the user played nothing in during the baseline window (the N
     # days before the gap of G days just before the day)

@@ -137,16 +137,17 @@ new_context_ages as (
 -- Whose music the platforms first played in the days before play (var recent_platform_days; a
 -- platform's first day is the new context's): their plays by artists the user first played once
 -- the platform had appeared. A second listener brings a device and a taste of their own, day
--- after day, where the owner's new phone plays the owner's music.
-recent_platform_music as (
+-- after day, where the owner's new phone plays the owner's music. Per day, the recent platform
+-- playing the most such music (a new account's other recent platforms are its own first devices).
+recent_platforms as (
 
     select
         day_contexts.user_id,
         day_contexts.listen_date,
-        max({{ dbt.datediff('platforms.first_listen_date', 'day_contexts.listen_date', 'day') }}) as recent_platform_age_days,
-        sum(day_contexts.play_count) as recent_platform_play_count,
-        sum(case when artists.entity_id is not null then day_contexts.play_count else 0 end)
-            as recent_platform_new_artist_play_count
+        day_contexts.platform,
+        max({{ dbt.datediff('platforms.first_listen_date', 'day_contexts.listen_date', 'day') }}) as age_days,
+        sum(day_contexts.play_count) as play_count,
+        sum(case when artists.entity_id is not null then day_contexts.play_count else 0 end) as new_artist_play_count
     from day_contexts
     inner join first_seen as platforms
         on day_contexts.user_id = platforms.user_id
@@ -159,7 +160,27 @@ recent_platform_music as (
         and artists.entity_type = 'artist'
         and day_contexts.artist_id = artists.entity_id
         and artists.first_listen_date >= platforms.first_listen_date
-    group by day_contexts.user_id, day_contexts.listen_date
+    group by day_contexts.user_id, day_contexts.listen_date, day_contexts.platform
+
+),
+
+recent_platform_music as (
+
+    select
+        user_id,
+        listen_date,
+        age_days as recent_platform_age_days,
+        play_count as recent_platform_play_count,
+        new_artist_play_count as recent_platform_new_artist_play_count
+    from (
+        select
+            *,
+            row_number() over (
+                partition by user_id, listen_date order by new_artist_play_count desc, platform
+            ) as rank_by_new_artist_plays
+        from recent_platforms
+    ) as ranked
+    where rank_by_new_artist_plays = 1
 
 ),
 
