@@ -245,8 +245,13 @@ def user_day_features(df: pd.DataFrame, v: dict) -> pd.DataFrame:
     daily["new_context_new_artist_share"] = pair_new_artist.groupby([df["user_id"], df["listen_date"]]).mean()
     # whose music the platforms first played in the days before play (a second listener's device):
     # per day, the recent platform playing the most music first played since it appeared
+    # that appeared once the account had played for min_baseline_days (its first devices are all new)
     platform_age = (df["listen_date"] - df["first_platform"]).dt.days
-    recent = df.loc[(platform_age >= 1) & (platform_age < v["recent_platform_days"]), keys + ["platform"]].assign(
+    account_first_day = df.groupby("user_id")["first_platform"].transform("min")
+    after_first_week = df["first_platform"] >= account_first_day + pd.Timedelta(days=v["min_baseline_days"])
+    recent = df.loc[
+        (platform_age >= 1) & (platform_age < v["recent_platform_days"]) & after_first_week, keys + ["platform"]
+    ].assign(
         recent_platform_age_days=platform_age,
         recent_platform_play_count=1,
         recent_platform_new_artist_play_count=(df["first_artist_id"] >= df["first_platform"]).astype(int),
@@ -476,10 +481,9 @@ def user_day_rule_flags(features: pd.DataFrame, baselines: pd.DataFrame, signals
     lasting_overlap[overlapping.index] = (
         usual_before.groupby([overlapping["user_id"], overlap_run]).transform(lambda days: days.iloc[0]) == 0
     )
-    # Someone else's music on a device that appeared once the account had a week of history.
+    # Someone else's music on a recent device.
     second_listener_platform = (
-        (df["history_days"] >= v["min_baseline_days"] + df["recent_platform_age_days"])
-        & (df["recent_platform_new_artist_play_count"] >= v["min_recent_platform_new_artist_plays"])
+        (df["recent_platform_new_artist_play_count"] >= v["min_recent_platform_new_artist_plays"])
         & (
             df["recent_platform_new_artist_play_count"]
             >= v["min_intruder_alone_new_artist_share"] * df["recent_platform_play_count"]

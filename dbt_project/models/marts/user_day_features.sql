@@ -134,11 +134,22 @@ new_context_ages as (
 
 ),
 
+-- The day each account first played a named platform: its first day, as far as its devices tell.
+account_first_days as (
+
+    select user_id, min(first_listen_date) as first_listen_date
+    from {{ ref('int_user_entities_first_seen') }}
+    where entity_type = 'platform'
+    group by user_id
+
+),
+
 -- Whose music the platforms first played in the days before play (var recent_platform_days; a
 -- platform's first day is the new context's): their plays by artists the user first played once
 -- the platform had appeared. A second listener brings a device and a taste of their own, day
--- after day, where the owner's new phone plays the owner's music. Per day, the recent platform
--- playing the most such music (a new account's other recent platforms are its own first devices).
+-- after day, where the owner's new phone plays the owner's music. Only a platform that appeared
+-- once the account had played for var min_baseline_days: an account's first devices are all new.
+-- Per day, the recent platform playing the most such music.
 recent_platforms as (
 
     select
@@ -155,6 +166,9 @@ recent_platforms as (
         and day_contexts.platform = platforms.entity_id
         and platforms.first_listen_date < day_contexts.listen_date
         and platforms.first_listen_date > {{ dbt.dateadd('day', -(var('recent_platform_days') | int), 'day_contexts.listen_date') }}
+    inner join account_first_days
+        on day_contexts.user_id = account_first_days.user_id
+        and platforms.first_listen_date >= {{ dbt.dateadd('day', var('min_baseline_days') | int, 'account_first_days.first_listen_date') }}
     left join first_seen as artists
         on day_contexts.user_id = artists.user_id
         and artists.entity_type = 'artist'

@@ -327,11 +327,9 @@ signals as (
                 ),
             false
         ) as is_new_context_deviation,
-        -- Someone else's music on a recent device: a second listener. The device appeared once the
-        -- account had a week of history, as the pair's above: an account's first devices are all new.
+        -- Someone else's music on a recent device: a second listener.
         coalesce(
-            history_days >= {{ var('min_baseline_days') }} + recent_platform_age_days
-                and recent_platform_new_artist_play_count >= {{ var('min_recent_platform_new_artist_plays') }}
+            recent_platform_new_artist_play_count >= {{ var('min_recent_platform_new_artist_plays') }}
                 and recent_platform_new_artist_play_count
                     >= {{ var('min_intruder_alone_new_artist_share') }} * recent_platform_play_count,
             false
