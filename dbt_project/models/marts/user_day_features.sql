@@ -156,7 +156,7 @@ recent_platforms as (
         day_contexts.user_id,
         day_contexts.listen_date,
         day_contexts.platform,
-        max({{ dbt.datediff('platforms.first_listen_date', 'day_contexts.listen_date', 'day') }}) as age_days,
+        {{ dbt.datediff('platforms.first_listen_date', 'day_contexts.listen_date', 'day') }} as age_days,
         sum(day_contexts.play_count) as play_count,
         sum(case when artists.entity_id is not null then day_contexts.play_count else 0 end) as new_artist_play_count
     from day_contexts
@@ -174,7 +174,7 @@ recent_platforms as (
         and artists.entity_type = 'artist'
         and day_contexts.artist_id = artists.entity_id
         and artists.first_listen_date >= platforms.first_listen_date
-    group by day_contexts.user_id, day_contexts.listen_date, day_contexts.platform
+    group by day_contexts.user_id, day_contexts.listen_date, day_contexts.platform, platforms.first_listen_date
 
 ),
 
