@@ -243,14 +243,14 @@ def user_day_features(df: pd.DataFrame, v: dict) -> pd.DataFrame:
     # whose music the pair plays: its plays by artists first played once it had appeared
     pair_new_artist = (df["first_artist_id"] >= df["first_country"]).astype(float).where(recent_pair)
     daily["new_context_new_artist_share"] = pair_new_artist.groupby([df["user_id"], df["listen_date"]]).mean()
-    # whose music the platforms first played in the days before play (a second listener's device),
+    # whose music the platforms first played that day or in the days before play (a second listener's device),
     # once the account had played for min_baseline_days (its first devices are all new): per day,
     # the recent platform playing the most music first played since it appeared
     platform_age = (df["listen_date"] - df["first_platform"]).dt.days
     account_first_day = df.groupby("user_id")["first_platform"].transform("min")
     after_first_week = df["first_platform"] >= account_first_day + pd.Timedelta(days=v["min_baseline_days"])
     recent = df.loc[
-        (platform_age >= 1) & (platform_age < v["recent_platform_days"]) & after_first_week, keys + ["platform"]
+        (platform_age >= 0) & (platform_age < v["recent_platform_days"]) & after_first_week, keys + ["platform"]
     ].assign(
         recent_platform_age_days=platform_age,
         recent_platform_play_count=1,

@@ -144,9 +144,8 @@ account_first_days as (
 
 ),
 
--- Whose music the platforms first played in the days before play (var recent_platform_days; a
--- platform's first day is the new context's): their plays by artists the user first played once
--- the platform had appeared. A second listener brings a device and a taste of their own, day
+-- Whose music the platforms first played that day or in the days before play (var
+-- recent_platform_days): their plays by artists the user first played once the platform had appeared. A second listener brings a device and a taste of their own, day
 -- after day, where the owner's new phone plays the owner's music. Only a platform that appeared
 -- once the account had played for var min_baseline_days: an account's first devices are all new.
 -- Per day, the recent platform playing the most such music.
@@ -164,7 +163,7 @@ recent_platforms as (
         on day_contexts.user_id = platforms.user_id
         and platforms.entity_type = 'platform'
         and day_contexts.platform = platforms.entity_id
-        and platforms.first_listen_date < day_contexts.listen_date
+        and platforms.first_listen_date <= day_contexts.listen_date
         and platforms.first_listen_date > {{ dbt.dateadd('day', -(var('recent_platform_days') | int), 'day_contexts.listen_date') }}
     inner join account_first_days
         on day_contexts.user_id = account_first_days.user_id
