@@ -748,8 +748,12 @@ final as (
                 when is_second_listener_platform
                     then {{ format_for_reason('recent_platform_new_artist_play_count', 'count') }} || ' of '
                         || {{ count_with_noun('recent_platform_play_count', 'play', 'plays') }}
-                        || ' on a platform first used ' || {{ count_with_noun('recent_platform_age_days', 'day', 'days') }}
-                        || ' ago by artists first played since (someone else''s music)'
+                        || ' on a platform first used '
+                        || case
+                            when recent_platform_age_days = 0 then 'today'
+                            else {{ count_with_noun('recent_platform_age_days', 'day', 'days') }} || ' ago'
+                        end
+                        || ' by artists first played since (someone else''s music)'
             end,
             case
                 when is_machine_timed
