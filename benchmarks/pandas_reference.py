@@ -243,23 +243,19 @@ def user_day_features(df: pd.DataFrame, v: dict) -> pd.DataFrame:
     # whose music the pair plays: its plays by artists first played once it had appeared
     pair_new_artist = (df["first_artist_id"] >= df["first_country"]).astype(float).where(recent_pair)
     daily["new_context_new_artist_share"] = pair_new_artist.groupby([df["user_id"], df["listen_date"]]).mean()
-    # whose music the platforms first played that day or in the days before play (a second listener's device),
-    # once the account had played for min_baseline_days (its first devices are all new): per day,
-    # the recent platform playing the most music first played since it appeared
+    # whose music the platforms first played that day or in the days before play (a second
+    # listener's device), once the account had played for min_baseline_days (its first devices are
+    # all new): per day, the recent platform playing the most music first played since it appeared
     platform_age = (df["listen_date"] - df["first_platform"]).dt.days
     account_first_day = df.groupby("user_id")["first_platform"].transform("min")
     after_first_week = df["first_platform"] >= account_first_day + pd.Timedelta(days=v["min_baseline_days"])
     recent = df.loc[
         (platform_age >= 0) & (platform_age < v["recent_platform_days"]) & after_first_week, keys + ["platform"]
-    ].assign(
-        recent_platform_age_days=platform_age,
-        recent_platform_play_count=1,
-        recent_platform_new_artist_play_count=(df["first_artist_id"] >= df["first_platform"]).astype(int),
-    )
+    ].assign(age=platform_age, new_artist=(df["first_artist_id"] >= df["first_platform"]).astype(int))
     per_platform = recent.groupby(keys + ["platform"]).agg(
-        recent_platform_age_days=("recent_platform_age_days", "max"),
-        recent_platform_play_count=("recent_platform_play_count", "sum"),
-        recent_platform_new_artist_play_count=("recent_platform_new_artist_play_count", "sum"),
+        recent_platform_age_days=("age", "max"),
+        recent_platform_play_count=("age", "size"),
+        recent_platform_new_artist_play_count=("new_artist", "sum"),
     ).reset_index()
     most_music = per_platform.sort_values(
         keys + ["recent_platform_new_artist_play_count", "platform"], ascending=[True, True, False, True]

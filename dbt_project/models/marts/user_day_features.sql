@@ -145,10 +145,11 @@ account_first_days as (
 ),
 
 -- Whose music the platforms first played that day or in the days before play (var
--- recent_platform_days): their plays by artists the user first played once the platform had appeared. A second listener brings a device and a taste of their own, day
--- after day, where the owner's new phone plays the owner's music. Only a platform that appeared
--- once the account had played for var min_baseline_days: an account's first devices are all new.
--- Per day, the recent platform playing the most such music.
+-- recent_platform_days): their plays by artists the user first played once the platform had
+-- appeared. A second listener brings a device and a taste of their own, day after day, where the
+-- owner's new phone plays the owner's music. Only a platform that appeared once the account had
+-- played for var min_baseline_days: an account's first devices are all new. Per day, the recent
+-- platform playing the most such music.
 recent_platforms as (
 
     select
