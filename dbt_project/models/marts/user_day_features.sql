@@ -46,12 +46,6 @@ track_events as (
 
 ),
 
-artist_events as (
-
-    {{ recomputed_plays(['user_id', 'listen_date', 'artist_id']) }}
-
-),
-
 length_events as (
 
     {{ recomputed_plays(['user_id', 'listen_date', 'play_seconds']) }}
@@ -88,9 +82,9 @@ new_context_pairs as (
 
 ),
 
--- The day's plays per country, platform and artist: its countries and platforms are counted
--- from these, and the pairs that are still new matched to them. Grouped once here, the day's
--- aggregate needs no distinct counts of them.
+-- The day's plays per country, platform and artist: its countries, platforms and artists are
+-- counted from these, and the pairs that are still new matched to them. Grouped once here, the
+-- day's aggregate needs no distinct counts of them.
 day_contexts as (
 
     select user_id, listen_date, country, platform, artist_id, count(*) as play_count
@@ -385,8 +379,10 @@ rhythm as (
 -- Distinct counts come from per-entity groups (one grouping per entity) instead of several
 -- count(distinct ...) over all plays, which cost a hash table per column; so do the plays of
 -- tracks and artists first played that day, matched once per entity and day instead of per play.
--- Each grouping reads the plays on its own: grouping sets over one read materialise the read
--- whole first (at 17 M plays, 10 CPU-seconds of a 30 s build, and memory that then spills).
+-- Tracks group a read of the plays of their own: grouping sets over one read materialise the
+-- read whole first (at 17 M plays, 10 CPU-seconds of a 30 s build, and memory that then spills).
+-- Artists group the day's contexts, grouped already and fewer (5.1 M rows for 17 M plays: 2-4
+-- CPU-seconds less than a read of their own).
 entity_plays as (
 
     select
@@ -406,9 +402,9 @@ entity_plays as (
         listen_date,
         'artist' as entity_type,
         artist_id as entity_id,
-        count(*) as play_count,
+        sum(play_count) as play_count,
         cast(null as double) as longest_play_seconds
-    from artist_events
+    from day_contexts
     group by user_id, listen_date, artist_id
 
 ),
